@@ -1,0 +1,1 @@
+"""optviz: make first-order optimization visible."""

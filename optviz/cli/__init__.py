@@ -1,0 +1,55 @@
+"""The ``optviz`` command line: thin click commands over the library.
+
+Each module in this package defines its commands and lists them in a module-level
+``COMMANDS``; they are collected here, so adding a command never means editing a
+hand-kept list. Modules import heavy libraries (torch, matplotlib) inside their
+command functions, so ``optviz --help`` stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+
+import click
+
+from ..errors import OptvizError
+
+
+class _Group(click.Group):
+    """Turns optviz's own errors (bad input) into one line and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OptvizError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="optviz")
+def main():
+    """optviz: watch first-order optimizers work, on 2-D test functions and on MNIST.
+
+    \b
+    Quick start:
+      optviz demo -o demo/            # stills and animations for a lecture
+      optviz optimizers               # what is available
+      optviz animate rosenbrock -o rosen.gif
+    """
+
+
+def _collect_commands() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for command in getattr(module, "COMMANDS", ()):
+            main.add_command(command)
+
+
+_collect_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The optimizer abstraction: a pair of pure functions, and how to chain them.
+
+An optimizer is a :class:`GradientTransformation`::
+
+    state = opt.init(params)
+    updates, state = opt.update(grads, state, params)
+    params = apply_updates(params, updates)        # params + updates
+
+Updates are deltas: the minus sign of the learning rate lives in exactly one
+place, :func:`optviz.optim.transforms.scale_by_learning_rate`. State is an
+explicit NamedTuple of arrays, so a caller can record it (the 2-D engine draws
+momentum buffers and accumulators) or save it (the torch adapter's
+``state_dict``).
+
+A transform may also say *where* it wants the next gradient: ``eval_point``
+maps ``(params, state)`` to the point at which the caller should evaluate the
+gradient. Only the look-ahead Nesterov of the lecture uses it (the gradient at
+``theta - gamma * v``); for everything else it is the identity.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional
+
+from .tree import tree_map
+
+__all__ = ["GradientTransformation", "EmptyState", "chain", "apply_updates", "evaluation_point"]
+
+
+class GradientTransformation(NamedTuple):
+    """``init(params) -> state``; ``update(grads, state, params) -> (updates, state)``."""
+
+    init: Callable[[Any], Any]
+    update: Callable[[Any, Any, Any], tuple]
+    eval_point: Optional[Callable[[Any, Any], Any]] = None
+
+
+class EmptyState(NamedTuple):
+    """State of a transform that remembers nothing."""
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Run ``transforms`` one after another; the state is the tuple of their states.
+
+    At most one of them may define an ``eval_point``; the chain inherits it.
+    """
+    lookers = [i for i, t in enumerate(transforms) if t.eval_point is not None]
+    if len(lookers) > 1:
+        raise ValueError("at most one transform in a chain may define eval_point")
+
+    def init(params):
+        return tuple(t.init(params) for t in transforms)
+
+    def update(grads, state, params=None):
+        new_state = []
+        for t, s in zip(transforms, state):
+            grads, s = t.update(grads, s, params)
+            new_state.append(s)
+        return grads, tuple(new_state)
+
+    eval_point = None
+    if lookers:
+        i = lookers[0]
+
+        def eval_point(params, state):
+            return transforms[i].eval_point(params, state[i])
+
+    return GradientTransformation(init, update, eval_point)
+
+
+def apply_updates(params: Any, updates: Any) -> Any:
+    """``params + updates``, leaf by leaf (out of place)."""
+    return tree_map(lambda p, u: p + u, params, updates)
+
+
+def evaluation_point(opt: GradientTransformation, params: Any, state: Any) -> Any:
+    """Where ``opt`` wants its next gradient: ``params`` unless it looks ahead."""
+    return params if opt.eval_point is None else opt.eval_point(params, state)
