@@ -1,0 +1,156 @@
+"""The one table of named optimizers: name -> factory, defaults, rule, colour.
+
+It is filled where each optimizer is defined (``@register`` in
+:mod:`optviz.optim.optimizers`) and read by everything else: the CLI, the 2-D
+engine, the MNIST trainer, the figures (one fixed colour per name) and the tests.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Tuple
+
+from ..errors import InvalidValue, OptvizError, UnknownName
+from .base import GradientTransformation
+
+__all__ = ["OptimizerInfo", "register", "get", "names", "create", "parse_spec", "format_spec",
+           "LECTURE_FIVE"]
+
+#: The five optimizers the lecture compares, in its order.
+LECTURE_FIVE = ("sgd", "momentum", "nesterov", "adagrad", "adam")
+
+
+@dataclass(frozen=True)
+class OptimizerInfo:
+    name: str                  # registry key, e.g. "adam"
+    display: str               # name in legends, e.g. "Adam"
+    factory: Callable[..., GradientTransformation]
+    colour: str                # fixed colour in every figure (colour-blind safe palette)
+    description: str           # one line
+    rule: str                  # the update rule in the lecture's notation
+    reference: str = ""        # paper
+    defaults: Dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, **hyperparams) -> GradientTransformation:
+        return create(self.name, **hyperparams)
+
+
+_REGISTRY: Dict[str, OptimizerInfo] = {}
+
+
+def register(name: str, *, display: str, colour: str, description: str, reference: str = ""):
+    """Decorator: enter an optimizer factory in the registry; its docstring's rule and
+    its signature's defaults become the table's entries."""
+
+    def decorate(factory):
+        sig = inspect.signature(factory)
+        defaults = {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
+        rule = _rule_from_doc(factory.__doc__ or "")
+        _REGISTRY[name] = OptimizerInfo(name, display, factory, colour, description, rule, reference, defaults)
+        return factory
+
+    return decorate
+
+
+def _rule_from_doc(doc: str) -> str:
+    """The indented block after 'Update rule:' in a docstring."""
+    lines = inspect.cleandoc(doc).splitlines()
+    try:
+        start = next(i for i, l in enumerate(lines) if l.strip().lower().startswith("update rule"))
+    except StopIteration:
+        return ""
+    block = []
+    for line in lines[start + 1:]:
+        if line.strip() and not line.startswith("    "):
+            break
+        block.append(line.strip())
+    return "\n".join(l for l in block if l)
+
+
+def _ensure_loaded() -> None:
+    if not _REGISTRY:
+        from . import optimizers  # noqa: F401  (registers on import)
+
+
+def names() -> Tuple[str, ...]:
+    """All registered optimizer names, the lecture's five first."""
+    _ensure_loaded()
+    return tuple(_REGISTRY)
+
+
+def get(name: str) -> OptimizerInfo:
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownName("optimizer", name, _REGISTRY) from None
+
+
+def create(name: str, **hyperparams) -> GradientTransformation:
+    """Build a registered optimizer; unknown hyperparameters name the valid ones."""
+    info = get(name)
+    unknown = set(hyperparams) - set(info.defaults)
+    if unknown:
+        raise InvalidValue(f"{name} has no hyperparameter {', '.join(sorted(unknown))}; "
+                           f"valid: {', '.join(info.defaults)}")
+    return info.factory(**hyperparams)
+
+
+def _parse_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    try:
+        value = float(text)
+    except ValueError:
+        raise OptvizError(f"cannot read {text!r} as a number") from None
+    return int(value) if value.is_integer() and "." not in text and "e" not in low else value
+
+
+def parse_spec(spec: str) -> Tuple[str, Dict[str, Any]]:
+    """``"adam:lr=0.05,beta1=0.8"`` -> ``("adam", {"lr": 0.05, "beta1": 0.8})``, checked."""
+    name, _, rest = spec.strip().partition(":")
+    info = get(name.strip())
+    hyper: Dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip() or not value.strip():
+            raise OptvizError(f"malformed optimizer option {item!r} in {spec!r}; "
+                              f"write NAME:KEY=VALUE,KEY=VALUE, e.g. adam:lr=0.05,beta1=0.8")
+        key = key.strip()
+        if key not in info.defaults:
+            raise InvalidValue(f"{info.name} has no hyperparameter {key!r}; valid: {', '.join(info.defaults)}")
+        try:
+            hyper[key] = _parse_value(value)
+        except OptvizError as exc:
+            raise OptvizError(f"{exc} (option {key!r} of {spec!r})") from None
+    info.factory(**hyper)  # validates the values now, not at the first step
+    return info.name, hyper
+
+
+def format_spec(name: str, hyperparams: Mapping[str, Any]) -> str:
+    """A short legend label: ``"Adam (lr=0.05, beta1=0.8)"``; defaults are left out
+    except the learning rate, which is always shown."""
+    info = get(name)
+    shown = {"lr": info.defaults.get("lr")} if "lr" in info.defaults else {}
+    shown.update({k: v for k, v in hyperparams.items() if info.defaults.get(k) != v})
+    if "lr" in hyperparams:
+        shown["lr"] = hyperparams["lr"]
+    body = ", ".join(f"{_greek(k)}={_fmt(v)}" for k, v in shown.items())
+    return f"{info.display} ({body})" if body else info.display
+
+
+_GREEK = {"lr": "η", "momentum": "γ", "beta1": "β₁", "beta2": "β₂", "eps": "ε", "weight_decay": "λ",
+          "alpha": "α", "rho": "ρ"}
+
+
+def _greek(key: str) -> str:
+    return _GREEK.get(key, key)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

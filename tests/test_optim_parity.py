@@ -1,0 +1,303 @@
+"""Every optimizer against torch.optim, step by step, in float64.
+
+Both sides are fed the identical gradient sequence (random, fixed by a seed), on
+parameters of several shapes including a scalar and a matrix; after every step
+the parameters and every state buffer torch keeps must agree to rtol 1e-10.
+The core is checked twice: on numpy arrays (the 2-D engine's path) and through
+the torch adapter (the MNIST harness's path).
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from optviz import optim
+from optviz.optim import TorchOptimizer
+from optviz.optim.torch_adapter import _leaf_paths, _map_leaves, _short_names
+from optviz.optim.torch_reference import torch_optimizer
+
+STEPS = 60
+SHAPES = [(), (5,), (3, 4)]
+RTOL, ATOL = 1e-10, 1e-13
+
+
+@pytest.fixture(autouse=True)
+def float64_default():
+    """torch keeps NAdam's mu_product (and step counts) in the default dtype: make it float64."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+CASES = [
+    ("sgd", {"lr": 0.05}),
+    ("sgd", {"lr": 0.05, "weight_decay": 0.1}),
+    ("sgd", {"lr": 0.05, "momentum": 0.5, "dampening": 0.3}),
+    ("momentum", {"lr": 0.01}),
+    ("momentum", {"lr": 0.01, "dampening": 0.2, "weight_decay": 0.05}),
+    ("nesterov", {"lr": 0.01}),
+    ("nesterov", {"lr": 0.01, "momentum": 0.8, "weight_decay": 0.05}),
+    ("adagrad", {"lr": 0.1}),
+    ("adagrad", {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1, "weight_decay": 0.05}),
+    ("adam", {"lr": 0.01}),
+    ("adam", {"lr": 0.01, "beta1": 0.8, "beta2": 0.99, "weight_decay": 0.1}),
+    ("adam", {"lr": 0.01, "amsgrad": True}),
+    ("amsgrad", {"lr": 0.02, "weight_decay": 0.01}),
+    ("adamw", {"lr": 0.01}),
+    ("adamw", {"lr": 0.01, "weight_decay": 0.3, "amsgrad": True}),
+    ("nadam", {}),
+    ("nadam", {"weight_decay": 0.1}),
+    ("nadam", {"weight_decay": 0.1, "decoupled_weight_decay": True, "momentum_decay": 0.01}),
+    ("radam", {}),
+    ("radam", {"weight_decay": 0.1}),
+    ("radam", {"weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("rmsprop", {}),
+    ("rmsprop", {"centered": True}),
+    ("rmsprop", {"momentum": 0.9}),
+    ("rmsprop", {"momentum": 0.9, "centered": True, "weight_decay": 0.1, "alpha": 0.9}),
+    ("adadelta", {}),
+    ("adadelta", {"lr": 0.5, "rho": 0.95, "weight_decay": 0.1}),
+]
+IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in h.items()) or 'defaults'}" for n, h in CASES]
+
+
+def make_params(seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s) for s in SHAPES]
+
+
+def gradient_sequence(seed=1, steps=STEPS):
+    rng = np.random.default_rng(seed)
+    # varied magnitudes, so adaptive methods have something to adapt to
+    return [[rng.standard_normal(s) * rng.uniform(0.1, 3.0) for s in SHAPES] for _ in range(steps)]
+
+
+def torch_state(opt, p, key):
+    value = opt.state[p][key]
+    return value.numpy() if isinstance(value, torch.Tensor) else value
+
+
+def core_state_by_name(state):
+    paths = _leaf_paths(state)
+    names = _short_names(paths)
+    found = {}
+    _map_leaves(state, lambda path, v, per_param: found.setdefault(names[path], v))
+    return found
+
+
+def assert_close(actual, expected, what):
+    np.testing.assert_allclose(np.asarray(actual, dtype=float), np.asarray(expected, dtype=float),
+                               rtol=RTOL, atol=ATOL, err_msg=what)
+
+
+def run_torch(name, hyper, grads, scheduler=None):
+    params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in make_params()]
+    opt = torch_optimizer(params, name, **hyper)
+    sched = scheduler(opt) if scheduler else None
+    for gs in grads:
+        for p, g in zip(params, gs):
+            p.grad = torch.tensor(g)
+        opt.step()
+        if sched:
+            sched.step()
+        yield opt, params
+
+
+@pytest.mark.parametrize("name,hyper", CASES, ids=IDS)
+def test_numpy_core_matches_torch_optim(name, hyper):
+    grads = gradient_sequence()
+    tx = optim.create(name, **hyper)
+    params = make_params()
+    state = tx.init(params)
+    for t, ((ref, ref_params), gs) in enumerate(zip(run_torch(name, hyper, grads), grads)):
+        updates, state = tx.update(gs, state, params)
+        params = optim.apply_updates(params, updates)
+        ours = core_state_by_name(state)
+        for i, (p, rp) in enumerate(zip(params, ref_params)):
+            assert_close(p, rp.detach().numpy(), f"{name} param {i} at step {t + 1}")
+            for key in ref.state[rp]:
+                expected = torch_state(ref, rp, key)
+                got = ours[key][i] if isinstance(ours[key], list) else ours[key]
+                assert_close(got, expected, f"{name} state {key!r} of param {i} at step {t + 1}")
+
+
+@pytest.mark.parametrize("name,hyper", CASES, ids=IDS)
+def test_torch_adapter_matches_torch_optim(name, hyper):
+    grads = gradient_sequence()
+    params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in make_params()]
+    opt = TorchOptimizer(params, name, **hyper)
+    for t, ((ref, ref_params), gs) in enumerate(zip(run_torch(name, hyper, grads), grads)):
+        for p, g in zip(params, gs):
+            p.grad = torch.tensor(g)
+        opt.step()
+        for i, (p, rp) in enumerate(zip(params, ref_params)):
+            assert_close(p.detach(), rp.detach(), f"{name} param {i} at step {t + 1}")
+            for key in ref.state[rp]:
+                assert_close(torch_state(opt, p, key), torch_state(ref, rp, key),
+                             f"{name} state {key!r} of param {i} at step {t + 1}")
+
+
+SCHEDULERS = {
+    "step": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=7, gamma=0.5),
+    "cosine": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=40),
+    "onecycle": lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=STEPS,
+                                                                cycle_momentum=False),
+}
+
+
+@pytest.mark.parametrize("sched", SCHEDULERS)
+@pytest.mark.parametrize("name,hyper", [("momentum", {"lr": 0.01}), ("adam", {"lr": 0.01}),
+                                         ("adagrad", {"lr": 0.1, "lr_decay": 0.01}),
+                                         ("adamw", {"lr": 0.01, "weight_decay": 0.2}),
+                                         ("rmsprop", {"momentum": 0.5})])
+def test_adapter_follows_torch_lr_scheduler(name, hyper, sched):
+    grads = gradient_sequence()
+    params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in make_params()]
+    opt = TorchOptimizer(params, name, **hyper)
+    ours_sched = SCHEDULERS[sched](opt)
+    lrs_seen = set()
+    for t, ((ref, ref_params), gs) in enumerate(zip(run_torch(name, hyper, grads, SCHEDULERS[sched]), grads)):
+        for p, g in zip(params, gs):
+            p.grad = torch.tensor(g)
+        lrs_seen.add(opt.param_groups[0]["lr"])
+        opt.step()
+        ours_sched.step()
+        for p, rp in zip(params, ref_params):
+            assert_close(p.detach(), rp.detach(), f"{name}+{sched} at step {t + 1}")
+    assert len(lrs_seen) > 3, "the scheduler never changed the learning rate"
+
+
+@pytest.mark.parametrize("name,hyper", [c for c in CASES if c[1].get("amsgrad") or c[0] in
+                                        ("momentum", "adam", "nadam", "rmsprop", "adadelta", "adagrad")],
+                         ids=lambda v: v if isinstance(v, str) else None)
+def test_state_dict_round_trip_mid_run(name, hyper, tmp_path):
+    grads = gradient_sequence()
+    params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in make_params()]
+    opt = TorchOptimizer(params, name, **hyper)
+    half = STEPS // 2
+    for t, ((ref, ref_params), gs) in enumerate(zip(run_torch(name, hyper, grads), grads)):
+        if t == half:  # save, build a fresh optimizer on fresh tensors, load, continue
+            buffer = io.BytesIO()
+            torch.save({"params": [p.detach().clone() for p in params], "opt": opt.state_dict()}, buffer)
+            buffer.seek(0)
+            saved = torch.load(buffer, weights_only=False)
+            params = [p.clone().requires_grad_(True) for p in saved["params"]]
+            opt = TorchOptimizer(params, name, **hyper)
+            opt.load_state_dict(saved["opt"])
+        for p, g in zip(params, gs):
+            p.grad = torch.tensor(g)
+        opt.step()
+        for p, rp in zip(params, ref_params):
+            assert_close(p.detach(), rp.detach(), f"{name} after reload, step {t + 1}")
+
+
+def lion_reference(params, grads, lr, beta1, beta2, wd):
+    """Lion as written in Chen et al. (2023), Algorithm 2, in plain torch."""
+    params = [torch.tensor(p) for p in params]
+    m = [torch.zeros_like(p) for p in params]
+    for gs in grads:
+        for i, g in enumerate(gs):
+            g = torch.tensor(g)
+            c = beta1 * m[i] + (1 - beta1) * g
+            params[i] = params[i] - lr * (torch.sign(c) + wd * params[i])
+            m[i] = beta2 * m[i] + (1 - beta2) * g
+        yield [p.numpy() for p in params], [x.numpy() for x in m]
+
+
+@pytest.mark.parametrize("hyper", [{}, {"lr": 3e-3, "beta1": 0.95, "beta2": 0.98, "weight_decay": 0.1}])
+def test_lion_matches_its_paper(hyper):
+    full = dict(optim.registry.get("lion").defaults, **hyper)
+    grads = gradient_sequence()
+    tx = optim.lion(**hyper)
+    params = make_params()
+    state = tx.init(params)
+    ref = lion_reference(make_params(), grads, full["lr"], full["beta1"], full["beta2"], full["weight_decay"])
+    for t, ((rp, rm), gs) in enumerate(zip(ref, grads)):
+        updates, state = tx.update(gs, state, params)
+        params = optim.apply_updates(params, updates)
+        for p, q, m, n in zip(params, rp, core_state_by_name(state)["exp_avg"], rm):
+            assert_close(p, q, f"lion param at {t + 1}")
+            assert_close(m, n, f"lion momentum at {t + 1}")
+
+
+def test_numpy_and_torch_tensors_give_the_same_trajectory():
+    grads = gradient_sequence()
+    for name in optim.registry.names():
+        if name == "nesterov_lookahead":
+            continue
+        tx = optim.create(name)
+        np_params = make_params()
+        th_params = [torch.tensor(p) for p in make_params()]
+        s_np, s_th = tx.init(np_params), tx.init(th_params)
+        for gs in grads:
+            u, s_np = tx.update(gs, s_np, np_params)
+            np_params = optim.apply_updates(np_params, u)
+            u, s_th = tx.update([torch.tensor(g) for g in gs], s_th, th_params)
+            th_params = optim.apply_updates(th_params, u)
+        for a, b in zip(np_params, th_params):
+            np.testing.assert_allclose(a, b.numpy(), rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_clip_by_global_norm_matches_torch():
+    grads = gradient_sequence(steps=5)
+    clip = optim.transforms.clip_by_global_norm(1.5)
+    for gs in grads:
+        ours, _ = clip.update(gs, clip.init(gs))
+        tensors = [torch.tensor(g, requires_grad=True) for g in gs]
+        for t, g in zip(tensors, gs):
+            t.grad = torch.tensor(g)
+        torch.nn.utils.clip_grad_norm_(tensors, 1.5)
+        for a, t in zip(ours, tensors):
+            assert_close(a, t.grad, "clip_by_global_norm")
+
+
+def test_clip_by_value_matches_torch():
+    gs = gradient_sequence(steps=1)[0]
+    clip = optim.transforms.clip_by_value(0.7)
+    ours, _ = clip.update(gs, clip.init(gs))
+    tensors = [torch.tensor(g, requires_grad=True) for g in gs]
+    for t, g in zip(tensors, gs):
+        t.grad = torch.tensor(g)
+    torch.nn.utils.clip_grad_value_(tensors, 0.7)
+    for a, t in zip(ours, tensors):
+        assert_close(a, t.grad, "clip_by_value")
+    assert max(np.abs(a).max() for a in ours) == pytest.approx(0.7)
+
+
+def test_adapter_works_beside_clip_grad_norm():
+    grads = gradient_sequence()
+    ours = [torch.tensor(p, requires_grad=True) for p in make_params()]
+    theirs = [torch.tensor(p, requires_grad=True) for p in make_params()]
+    a, b = TorchOptimizer(ours, "momentum", lr=0.01), torch_optimizer(theirs, "momentum", lr=0.01)
+    for gs in grads:
+        for params, opt in ((ours, a), (theirs, b)):
+            for p, g in zip(params, gs):
+                p.grad = torch.tensor(g)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+    for p, q in zip(ours, theirs):
+        assert_close(p.detach(), q.detach(), "momentum with clip_grad_norm_")
+
+
+def test_batched_hyperparameters_equal_separate_runs():
+    """lr of shape (B, 1) against params of shape (B, 2): one call, B configurations."""
+    rng = np.random.default_rng(3)
+    lrs = np.array([1e-3, 1e-2, 0.1, 0.3])
+    beta1 = np.array([0.5, 0.8, 0.9, 0.99])
+    start = rng.standard_normal((4, 2))
+    grads = [rng.standard_normal((4, 2)) for _ in range(30)]
+    tx = optim.adam(lr=lrs[:, None], beta1=beta1[:, None])
+    x, s = start.copy(), tx.init(start)
+    for g in grads:
+        u, s = tx.update(g, s, x)
+        x = x + u
+    for b in range(4):
+        one = optim.adam(lr=float(lrs[b]), beta1=float(beta1[b]))
+        y, s1 = start[b].copy(), one.init(start[b])
+        for g in grads:
+            u, s1 = one.update(g[b], s1, y)
+            y = y + u
+        np.testing.assert_allclose(x[b], y, rtol=1e-13)
