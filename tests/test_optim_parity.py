@@ -16,7 +16,7 @@ import torch
 
 from optviz import optim
 from optviz.optim import TorchOptimizer
-from optviz.optim.torch_adapter import _leaf_paths, _map_leaves, _short_names
+from optviz.optim.state import named_leaves
 from optviz.optim.torch_reference import torch_optimizer
 
 STEPS = 60
@@ -81,11 +81,7 @@ def torch_state(opt, p, key):
 
 
 def core_state_by_name(state):
-    paths = _leaf_paths(state)
-    names = _short_names(paths)
-    found = {}
-    _map_leaves(state, lambda path, v, per_param: found.setdefault(names[path], v))
-    return found
+    return named_leaves(state)
 
 
 def assert_close(actual, expected, what):

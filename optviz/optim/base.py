@@ -43,6 +43,11 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 
     At most one of them may define an ``eval_point``; the chain inherits it.
     """
+    from .transforms import IDENTITY
+
+    transforms = tuple(t for t in transforms if t is not IDENTITY)  # switched-off pieces cost nothing
+    if len(transforms) == 1:
+        return transforms[0]
     lookers = [i for i, t in enumerate(transforms) if t.eval_point is not None]
     if len(lookers) > 1:
         raise ValueError("at most one transform in a chain may define eval_point")

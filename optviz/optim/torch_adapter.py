@@ -26,6 +26,7 @@ import torch
 from ..errors import OptvizError
 from . import registry
 from .base import GradientTransformation
+from .state import leaf_paths, map_leaves, short_names
 
 __all__ = ["TorchOptimizer"]
 
@@ -33,8 +34,8 @@ __all__ = ["TorchOptimizer"]
 class _GroupCore(NamedTuple):
     key: tuple                 # hyperparameters (all but lr) the transform was built with
     tx: GradientTransformation
-    param_ids: Tuple[int, ...]
-    names: Dict[tuple, str]    # state path -> key in state[p]
+    params: Tuple[torch.Tensor, ...]
+    leaves: tuple              # (index path into the state, name in state[p], per parameter?)
     state: Any                 # the core state for this group's parameter list
 
 
@@ -45,6 +46,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         registry.create(name, **hyperparams)  # unknown names and bad values fail here, clearly
         self.optimizer_name = name
         defaults = dict(registry.get(name).defaults, **hyperparams)
+        self._hyper_names = tuple(k for k in defaults if k != "lr")
         super().__init__(params, defaults)
         self._cores: Dict[int, _GroupCore] = {}
 
@@ -70,14 +72,14 @@ class TorchOptimizer(torch.optim.Optimizer):
                 loss = closure()
 
         for group, params, core in active:
-            params = [p for p in params if p.grad is not None]
-            if len(params) != len(core.param_ids):
+            if closure is not None:  # the closure may have left some gradients unset
+                params = [p for p in params if p.grad is not None]
                 core = self._core_for(group, params)
             updates, new_state = core.tx.update([p.grad for p in params], core.state, params)
             for p, u in zip(params, updates):
                 p.add_(u)
             self._cores[id(group)] = core._replace(state=new_state)
-            self._scatter(core.names, new_state, params)
+            self._scatter(core, new_state)
         return loss
 
     def _closure_at_eval_points(self, closure, active):
@@ -96,41 +98,47 @@ class TorchOptimizer(torch.optim.Optimizer):
 
     # -- the core state behind each group ------------------------------------------------
     def _core_for(self, group: dict, params: List[torch.Tensor]) -> _GroupCore:
-        names = registry.get(self.optimizer_name).defaults
-        key = tuple((k, _hashable(group[k])) for k in names if k != "lr")
-        ids = tuple(id(p) for p in params)
+        key = tuple(group[k] for k in self._hyper_names)
         core = self._cores.get(id(group))
-        if core is not None and core.key == key and core.param_ids == ids:
+        if core is not None and core.key == key and len(core.params) == len(params) \
+                and all(a is b for a, b in zip(core.params, params)):
             return core
-        hyper = {k: group[k] for k in names if k != "lr"}
+        hyper = dict(zip(self._hyper_names, key))
         # lr is read from the group at every step: torch's schedulers write it there.
         tx = registry.create(self.optimizer_name, lr=lambda step, g=group: g["lr"], **hyper)
         template = tx.init(params)
-        paths = _leaf_paths(template)
-        state_names = _short_names(paths)
-        state = self._gather(template, state_names, params)
-        core = _GroupCore(key, tx, ids, state_names, state)
+        names = short_names(leaf_paths(template))
+        leaves = []
+        map_leaves(template, lambda path, v, per_param: leaves.append((_index_path(template, path), names[path], per_param)))
+        state = self._gather(template, names, params)
+        core = _GroupCore(key, tx, tuple(params), tuple(leaves), state)
         self._cores[id(group)] = core
         return core
 
-    def _gather(self, template, state_names, params):
+    def _gather(self, template, names, params):
         """The core state for ``params``, from ``self.state`` where saved, else fresh."""
         def leaf(path, value, per_param):
-            name = state_names[path]
+            name = names[path]
             if per_param:
                 return [self.state[p].get(name, v) if p in self.state else v for p, v in zip(params, value)]
             saved = self.state[params[0]].get(name) if params[0] in self.state else None
             return value if saved is None else saved
-        return _map_leaves(template, leaf)
+        return map_leaves(template, leaf)
 
-    def _scatter(self, state_names, state, params) -> None:
-        """Write the core state into ``self.state[p]`` under torch-style names."""
-        def leaf(path, value, per_param):
-            name = state_names[path]
-            for i, p in enumerate(params):
-                self.state[p][name] = value[i] if per_param else value
-            return value
-        _map_leaves(state, leaf)
+    def _scatter(self, core: _GroupCore, state) -> None:
+        """Write the core state into ``self.state[p]`` under torch-style names (cheap:
+        the leaf positions were worked out once, in :meth:`_core_for`)."""
+        dicts = [self.state[p] for p in core.params]
+        for index, name, per_param in core.leaves:
+            value = state
+            for i in index:
+                value = value[i]
+            if per_param:
+                for d, v in zip(dicts, value):
+                    d[name] = v
+            else:
+                for d in dicts:
+                    d[name] = value
 
     # -- checkpoints ------------------------------------------------------------------
     def load_state_dict(self, state_dict):
@@ -144,39 +152,11 @@ class TorchOptimizer(torch.optim.Optimizer):
         return f"TorchOptimizer[{self.optimizer_name}]" + super().__repr__()[len(type(self).__name__):]
 
 
-# -- walking a core state: NamedTuples and chain tuples down to leaves -----------------
-# A list is the per-parameter part of a state (the group's parameters are passed as a
-# list); anything else at a leaf (a step count, NAdam's mu product) is shared.
-
-def _map_leaves(state, fn, path=()):
-    if isinstance(state, tuple) and hasattr(state, "_fields"):
-        return type(state)(*(_map_leaves(v, fn, path + (f,)) for f, v in zip(state._fields, state)))
-    if isinstance(state, tuple):
-        return tuple(_map_leaves(v, fn, path + (str(i),)) for i, v in enumerate(state))
-    return fn(path, state, isinstance(state, list))
-
-
-def _leaf_paths(state) -> List[tuple]:
-    paths: List[tuple] = []
-    _map_leaves(state, lambda path, v, per_param: paths.append(path))
-    return paths
-
-
-def _short_names(paths: List[tuple]) -> Dict[tuple, str]:
-    """The field name where it is unique (``exp_avg``); the first ``step`` keeps the
-    short name, later ones get their full path (``2.step``)."""
-    names: Dict[tuple, str] = {}
-    taken = set()
-    for path in paths:
-        short = path[-1]
-        names[path] = short if short not in taken else ".".join(path)
-        taken.add(short)
-    return names
-
-
-def _hashable(value):
-    try:
-        hash(value)
-        return value
-    except TypeError:
-        return repr(value)
+def _index_path(state, path: tuple) -> Tuple[int, ...]:
+    """Positional indices for a path of field names / tuple positions."""
+    out = []
+    for part in path:
+        i = state._fields.index(part) if hasattr(state, "_fields") else int(part)
+        out.append(i)
+        state = state[i]
+    return tuple(out)

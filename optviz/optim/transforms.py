@@ -21,6 +21,7 @@ import math
 from typing import Any, Callable, NamedTuple, Union
 
 from .base import EmptyState, GradientTransformation
+from .ops import ema, ema_square, scaled_ratio
 from .tree import namespace, tree_leaves, tree_map
 
 Scalar = Union[float, Any]  # a float, or an array that broadcasts against the parameters
@@ -49,6 +50,11 @@ def _stateless(fn: Callable[[Any, Any], Any]) -> GradientTransformation:
 
 # --- regularisation and clipping -------------------------------------------------
 
+def identity() -> GradientTransformation:
+    """Pass updates through unchanged (a switched-off piece; :func:`chain` drops it)."""
+    return IDENTITY
+
+
 def add_l2_penalty(weight_decay: Scalar) -> GradientTransformation:
     """Coupled weight decay (L2 penalty in the loss): ``u <- u + lambda * theta``.
 
@@ -56,7 +62,7 @@ def add_l2_penalty(weight_decay: Scalar) -> GradientTransformation:
     first in a chain, so the decay term passes through the adaptive scaling.
     """
     if _is_zero(weight_decay):
-        return _stateless(lambda u, p: u)
+        return IDENTITY
     return _stateless(lambda u, p: tree_map(lambda g, w: g + weight_decay * w, u, p))
 
 
@@ -98,6 +104,8 @@ def clip_by_value(max_value: float) -> GradientTransformation:
 
     return _stateless(lambda u, p: tree_map(clip, u))
 
+
+IDENTITY = GradientTransformation(lambda params: EmptyState(), lambda u, s, p=None: (u, s))
 
 # --- learning rate -----------------------------------------------------------------
 
@@ -149,7 +157,7 @@ def trace(momentum: Scalar, dampening: Scalar = 0.0, nesterov: bool = False) -> 
         if state.step == 0:
             buf = u
         else:
-            buf = tree_map(lambda b, g: momentum * b + (1 - dampening) * g, state.momentum_buffer, u)
+            buf = tree_map(lambda b, g: _momentum(b, g, momentum, dampening), state.momentum_buffer, u)
         out = tree_map(lambda g, b: g + momentum * b, u, buf) if nesterov else buf
         return out, TraceState(state.step + 1, buf)
 
@@ -198,7 +206,7 @@ def scale_by_adagrad(initial_accumulator_value: Scalar = 0.0, eps: Scalar = 1e-1
 
     def update(u, state, params=None):
         acc = tree_map(lambda s, g: s + g * g, state.sum, u)
-        out = tree_map(lambda g, s: g / (_sqrt(s) + eps), u, acc)
+        out = tree_map(lambda g, s: scaled_ratio(g, s, eps=eps), u, acc)
         return out, AdagradState(state.step + 1, acc)
 
     return GradientTransformation(init, update)
@@ -221,13 +229,13 @@ def scale_by_rms(alpha: Scalar = 0.99, eps: Scalar = 1e-8, centered: bool = Fals
         return RMSState(0, _zeros(params), _zeros(params) if centered else ())
 
     def update(u, state, params=None):
-        sq = tree_map(lambda s, g: alpha * s + (1 - alpha) * (g * g), state.square_avg, u)
+        sq = tree_map(lambda s, g: ema_square(s, g, alpha), state.square_avg, u)
         if centered:
-            ga = tree_map(lambda m, g: m + (1 - alpha) * (g - m), state.grad_avg, u)
+            ga = tree_map(lambda m, g: ema(m, g, alpha), state.grad_avg, u)
             out = tree_map(lambda g, s, m: g / (_sqrt(s - m * m) + eps), u, sq, ga)
         else:
             ga = state.grad_avg
-            out = tree_map(lambda g, s: g / (_sqrt(s) + eps), u, sq)
+            out = tree_map(lambda g, s: scaled_ratio(g, s, eps=eps), u, sq)
         return out, RMSState(state.step + 1, sq, ga)
 
     return GradientTransformation(init, update)
@@ -251,9 +259,9 @@ def scale_by_adadelta(rho: Scalar = 0.9, eps: Scalar = 1e-6) -> GradientTransfor
         return AdadeltaState(0, _zeros(params), _zeros(params))
 
     def update(u, state, params=None):
-        sq = tree_map(lambda s, g: rho * s + (1 - rho) * (g * g), state.square_avg, u)
+        sq = tree_map(lambda s, g: ema_square(s, g, rho), state.square_avg, u)
         out = tree_map(lambda g, s, d: _sqrt(d + eps) / _sqrt(s + eps) * g, u, sq, state.acc_delta)
-        acc = tree_map(lambda d, x: rho * d + (1 - rho) * (x * x), state.acc_delta, out)
+        acc = tree_map(lambda d, x: ema_square(d, x, rho), state.acc_delta, out)
         return out, AdadeltaState(state.step + 1, sq, acc)
 
     return GradientTransformation(init, update)
@@ -287,14 +295,14 @@ def scale_by_adam(beta1: Scalar = 0.9, beta2: Scalar = 0.999, eps: Scalar = 1e-8
 
     def update(u, state, params=None):
         t = state.step + 1
-        m = tree_map(lambda m, g: m + (1 - beta1) * (g - m), state.exp_avg, u)  # torch's lerp
-        v = tree_map(lambda v, g: beta2 * v + (1 - beta2) * (g * g), state.exp_avg_sq, u)
+        m = tree_map(lambda m, g: ema(m, g, beta1), state.exp_avg, u)
+        v = tree_map(lambda v, g: ema_square(v, g, beta2), state.exp_avg_sq, u)
         vmax = tree_map(lambda a, b: namespace(a).maximum(a, b), state.max_exp_avg_sq, v) if amsgrad else state.max_exp_avg_sq
         bc1 = 1 - beta1 ** t
         bc2_sqrt = (1 - beta2 ** t) ** 0.5
         denom_src = vmax if amsgrad else v
         if _is_zero(eps_root):
-            out = tree_map(lambda m, s: m / (_sqrt(s) / bc2_sqrt + eps) / bc1, m, denom_src)
+            out = tree_map(lambda m, s: scaled_ratio(m, s, 1 / bc2_sqrt, eps, 1 / bc1), m, denom_src)
         else:
             out = tree_map(lambda m, s: m / (_sqrt(s / (1 - beta2 ** t) + eps_root) + eps) / bc1, m, denom_src)
         return out, AdamState(t, m, v, vmax)
@@ -329,8 +337,8 @@ def scale_by_nadam(beta1: Scalar = 0.9, beta2: Scalar = 0.999, eps: Scalar = 1e-
         mu_prod = state.mu_product * mu
         mu_prod_next = mu_prod * mu_next
         bc2 = 1 - beta2 ** t
-        m = tree_map(lambda m, g: m + (1 - beta1) * (g - m), state.exp_avg, u)
-        v = tree_map(lambda v, g: beta2 * v + (1 - beta2) * (g * g), state.exp_avg_sq, u)
+        m = tree_map(lambda m, g: ema(m, g, beta1), state.exp_avg, u)
+        v = tree_map(lambda v, g: ema_square(v, g, beta2), state.exp_avg_sq, u)
         c_grad = (1.0 - mu) / (1.0 - mu_prod)
         c_mom = mu_next / (1.0 - mu_prod_next)
         out = tree_map(lambda g, m, v: (c_grad * g + c_mom * m) / (_sqrt(v / bc2) + eps), u, m, v)
@@ -360,8 +368,8 @@ def scale_by_radam(beta1: Scalar = 0.9, beta2: Scalar = 0.999, eps: Scalar = 1e-
 
     def update(u, state, params=None):
         t = state.step + 1
-        m = tree_map(lambda m, g: m + (1 - beta1) * (g - m), state.exp_avg, u)
-        v = tree_map(lambda v, g: beta2 * v + (1 - beta2) * (g * g), state.exp_avg_sq, u)
+        m = tree_map(lambda m, g: ema(m, g, beta1), state.exp_avg, u)
+        v = tree_map(lambda v, g: ema_square(v, g, beta2), state.exp_avg_sq, u)
         bc1, bc2 = 1 - beta1 ** t, 1 - beta2 ** t
         rho_inf = 2 / (1 - beta2) - 1
         rho_t = rho_inf - 2 * t * beta2 ** t / bc2
@@ -402,10 +410,17 @@ def scale_by_lion(beta1: Scalar = 0.9, beta2: Scalar = 0.99) -> GradientTransfor
 
     def update(u, state, params=None):
         out = tree_map(lambda m, g: namespace(g).sign(beta1 * m + (1 - beta1) * g), state.exp_avg, u)
-        m = tree_map(lambda m, g: beta2 * m + (1 - beta2) * g, state.exp_avg, u)
+        m = tree_map(lambda m, g: ema(m, g, beta2), state.exp_avg, u)
         return out, LionState(state.step + 1, m)
 
     return GradientTransformation(init, update)
+
+
+def _momentum(buf, g, momentum, dampening):
+    """``momentum * buf + (1 - dampening) * g`` in two passes when torch allows."""
+    if type(g).__module__.startswith("torch") and isinstance(momentum, (int, float)) and isinstance(dampening, (int, float)):
+        return (buf * momentum).add_(g, alpha=1 - dampening)
+    return momentum * buf + (1 - dampening) * g
 
 
 def _is_zero(x) -> bool:
