@@ -69,7 +69,7 @@ def run_batch(surface, name: str, hyperparams: Mapping[str, object], starts: np.
     x = np.array(starts, dtype=float).reshape(-1, 2)
     B = len(x)
     hyper = {k: (np.asarray(v, dtype=float).reshape(B, 1) if np.ndim(v) else v) for k, v in hyperparams.items()}
-    tx = optim.create(name, **hyper)
+    tx = optim.create(name, batch_dims=1, **hyper)  # rows are independent configurations
     state = tx.init(x)
     box = escape_box(surface.domain) if box is None else box
     noise_seq = _noise(noise, seed, x, steps)
@@ -81,6 +81,8 @@ def run_batch(surface, name: str, hyperparams: Mapping[str, object], starts: np.
     xs[0], losses[0] = x, surface.value(x)
     diverged_at = np.full(B, -1)
     alive = np.ones(B, dtype=bool)
+    if record:
+        _record_buffers(buffers, state, x.shape, T1, 0)
 
     with np.errstate(all="ignore"):  # diverging rows overflow; they are caught below
         for t in range(steps):
@@ -99,14 +101,19 @@ def run_batch(surface, name: str, hyperparams: Mapping[str, object], starts: np.
                 grads[t] = g
                 updates[t] = np.where(alive[:, None], u, 0.0)
                 xs[t + 1], losses[t + 1] = x, surface.value(x)
-                for key, buf in named_leaves(state).items():
-                    if isinstance(buf, np.ndarray) and buf.shape == x.shape:
-                        buffers.setdefault(key, np.full((T1, B, 2), np.nan))[t + 1] = buf
+                _record_buffers(buffers, state, x.shape, T1, t + 1)
     if not record:
         xs[0], losses[0] = x, surface.value(x)
     else:
         grads[steps] = surface.grad(x)
     return BatchRecord(xs, losses, grads, updates, buffers, diverged_at)
+
+
+def _record_buffers(buffers, state, shape, length, t) -> None:
+    """Copy the optimizer's (B, 2) buffers (momentum, moments, ...) into row ``t``."""
+    for key, buf in named_leaves(state).items():
+        if isinstance(buf, np.ndarray) and buf.shape == shape:
+            buffers.setdefault(key, np.full((length,) + shape, np.nan))[t] = buf
 
 
 def _noise(sigma: float, seed, starts: np.ndarray, steps: int) -> Optional[np.ndarray]:

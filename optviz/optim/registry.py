@@ -86,14 +86,35 @@ def get(name: str) -> OptimizerInfo:
         raise UnknownName("optimizer", name, _REGISTRY) from None
 
 
-def create(name: str, **hyperparams) -> GradientTransformation:
-    """Build a registered optimizer; unknown hyperparameters name the valid ones."""
+#: Options every optimizer accepts: gradient clipping before its first transform.
+CLIP_OPTIONS = ("clip_norm", "clip_value")
+
+
+def create(name: str, batch_dims: int = 0, **hyperparams) -> GradientTransformation:
+    """Build a registered optimizer; unknown hyperparameters name the valid ones.
+
+    ``clip_norm`` / ``clip_value`` (any optimizer) clip the gradient first, by global
+    norm or by value; ``batch_dims`` says how many leading axes index independent
+    configurations (the 2-D engine's batch), so each gets its own norm.
+    """
+    from .base import chain
+    from .transforms import clip_by_global_norm, clip_by_value
+
     info = get(name)
+    clip_norm, clip_value = hyperparams.pop("clip_norm", None), hyperparams.pop("clip_value", None)
     unknown = set(hyperparams) - set(info.defaults)
     if unknown:
         raise InvalidValue(f"{name} has no hyperparameter {', '.join(sorted(unknown))}; "
-                           f"valid: {', '.join(info.defaults)}")
-    return info.factory(**hyperparams)
+                           f"valid: {', '.join(tuple(info.defaults) + CLIP_OPTIONS)}")
+    opt = info.factory(**hyperparams)
+    clips = []
+    for key, value, make in (("clip_norm", clip_norm, lambda v: clip_by_global_norm(v, batch_dims=batch_dims)),
+                             ("clip_value", clip_value, clip_by_value)):
+        if value is not None:
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise InvalidValue(f"invalid {key}={value!r}: {key} must be > 0")
+            clips.append(make(float(value)))
+    return chain(*clips, opt) if clips else opt
 
 
 def _parse_value(text: str) -> Any:
@@ -120,13 +141,14 @@ def parse_spec(spec: str) -> Tuple[str, Dict[str, Any]]:
             raise OptvizError(f"malformed optimizer option {item!r} in {spec!r}; "
                               f"write NAME:KEY=VALUE,KEY=VALUE, e.g. adam:lr=0.05,beta1=0.8")
         key = key.strip()
-        if key not in info.defaults:
-            raise InvalidValue(f"{info.name} has no hyperparameter {key!r}; valid: {', '.join(info.defaults)}")
+        if key not in info.defaults and key not in CLIP_OPTIONS:
+            raise InvalidValue(f"{info.name} has no hyperparameter {key!r}; "
+                               f"valid: {', '.join(tuple(info.defaults) + CLIP_OPTIONS)}")
         try:
             hyper[key] = _parse_value(value)
         except OptvizError as exc:
             raise OptvizError(f"{exc} (option {key!r} of {spec!r})") from None
-    info.factory(**hyper)  # validates the values now, not at the first step
+    create(info.name, **hyper)  # validates the values now, not at the first step
     return info.name, hyper
 
 
@@ -143,7 +165,7 @@ def format_spec(name: str, hyperparams: Mapping[str, Any]) -> str:
 
 
 _GREEK = {"lr": "η", "momentum": "γ", "beta1": "β₁", "beta2": "β₂", "eps": "ε", "weight_decay": "λ",
-          "alpha": "α", "rho": "ρ"}
+          "alpha": "α", "rho": "ρ", "clip_norm": "clip", "clip_value": "clip|g|"}
 
 
 def _greek(key: str) -> str:
