@@ -1,0 +1,147 @@
+"""The 2-D toolkit's commands: ``plot``, ``animate`` and ``demo``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import OptvizError
+from ._common import check_extension, parse_starts, positive_int
+
+STILL_FORMATS = ("png", "svg", "pdf")
+ANIMATION_FORMATS = ("gif", "mp4", "html")
+STYLE_HELP = "Style preset: paper, slides (16:9, large type) or dark."
+
+
+def _race_options(f):
+    for option in reversed([
+        click.argument("function"),
+        click.option("--opt", "opts", multiple=True, metavar="SPEC",
+                     help="Optimizer with hyperparameters, repeatable: --opt sgd:lr=0.001 --opt adam:lr=0.05,beta1=0.8. "
+                          "Also newton, damped_newton, saddle_free_newton. Default: the lecture's five, tuned per function."),
+        click.option("--start", "starts", multiple=True, metavar="X,Y",
+                     help="Start point, repeatable (write --start=-1.5,2 for negative x). Default: the function's lecture start."),
+        click.option("--steps", type=int, default=None, callback=positive_int, help="Steps per optimizer."),
+        click.option("--noise", type=float, default=0.0, show_default=True,
+                     help="Std of Gaussian noise added to every gradient (the stochastic setting)."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seed for the gradient noise."),
+        click.option("--style", default=None, help=STYLE_HELP),
+    ]):
+        f = option(f)
+    return f
+
+
+def _run(function, opts, starts, steps, noise, seed):
+    from .. import api
+    from ..surfaces import get_surface
+
+    surface = get_surface(function)
+    paths = api.race(surface, list(opts) or None, starts=parse_starts(starts) or None, steps=steps,
+                     noise=noise, seed=seed)
+    return surface, paths
+
+
+def _check_style(style, default):
+    from ..views.style import style_names
+    from ..errors import UnknownName
+
+    style = style or default
+    if style not in style_names():
+        raise UnknownName("style", style, style_names())
+    return style
+
+
+@click.command("plot")
+@_race_options
+@click.option("--kind", default="contour", show_default=True,
+              help="contour, surface3d, loss, gradient or dashboard.")
+@click.option("-o", "--output", required=True, help="Output file: .png, .svg or .pdf.")
+def plot_command(function, opts, starts, steps, noise, seed, style, kind, output):
+    """Race optimizers across FUNCTION and draw a still figure.
+
+    \b
+    Examples:
+      optviz plot rosenbrock -o rosen.png
+      optviz plot beale --opt sgd:lr=1e-3 --opt adam:lr=0.05 --kind dashboard --style slides -o beale.pdf
+    """
+    from .. import api
+    from ..errors import UnknownName
+    from ..io import check_writable
+    from ..views.save import save_figure
+
+    style = _check_style(style, "paper")
+    if kind not in api.PLOT_KINDS:
+        raise UnknownName("plot kind", kind, api.PLOT_KINDS)
+    path = check_writable(check_extension(output, STILL_FORMATS))
+    surface, paths = _run(function, opts, starts, steps, noise, seed)
+    fig = api.plot(surface, paths, kind=kind, style=style)
+    save_figure(fig, path, style=style)
+    _report(paths)
+    click.echo(f"wrote {path}")
+
+
+@click.command("animate")
+@_race_options
+@click.option("--frames", type=int, default=300, show_default=True, callback=positive_int,
+              help="Frames (at most one per step).")
+@click.option("--fps", type=float, default=30, show_default=True, help="Frames per second.")
+@click.option("--schedule", type=click.Choice(["linear", "log", "all"]), default="linear", show_default=True,
+              help="How frames map to steps: evenly thinned, log-spaced (early steps dense), or every step.")
+@click.option("--arrows", default="", metavar="KINDS",
+              help="Comma-separated arrows at each point: grad, momentum, step.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("-o", "--output", required=True, help="Output file: .gif, .mp4 or .html.")
+def animate_command(function, opts, starts, steps, noise, seed, style, frames, fps, schedule, arrows,
+                    no_progress, output):
+    """Animate optimizers racing across FUNCTION.
+
+    \b
+    Examples:
+      optviz animate rosenbrock -o rosen.gif
+      optviz animate saddle --opt sgd:lr=0.01 --opt momentum:lr=0.01 --arrows grad,momentum -o saddle.mp4
+    """
+    from ..io import check_writable
+    from ..views.animate import animate
+
+    style = _check_style(style, "slides")
+    path = check_writable(check_extension(output, ANIMATION_FORMATS))
+    arrow_kinds = tuple(a.strip() for a in arrows.split(",") if a.strip())
+    bad = set(arrow_kinds) - {"grad", "momentum", "step"}
+    if bad:
+        raise OptvizError(f"unknown arrow kind {', '.join(sorted(bad))}; choose from: grad, momentum, step")
+    if fps <= 0:
+        raise OptvizError(f"--fps must be > 0, got {fps:g}")
+    surface, paths = _run(function, opts, starts, steps, noise, seed)
+    anim = animate(surface, paths, style=style, frames=frames, schedule=schedule, fps=fps, arrows=arrow_kinds)
+    anim.save(path, progress=not no_progress)
+    _report(paths)
+    click.echo(f"wrote {path} ({anim.n_frames} frames)")
+
+
+@click.command("demo")
+@click.option("-o", "--output", "out_dir", default="demo", show_default=True, help="Folder for the files.")
+@click.option("--style", default="slides", show_default=True, help=STYLE_HELP)
+@click.option("--frames", type=int, default=200, show_default=True, callback=positive_int,
+              help="Frames per animation.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def demo_command(out_dir, style, frames, no_progress):
+    """Render a lecture set: stills and animations on Rosenbrock, Beale and a saddle.
+
+    \b
+    Example:
+      optviz demo -o demo/
+    """
+    from ..demo import render_demo
+
+    style = _check_style(style, "slides")
+    for path in render_demo(Path(out_dir), style=style, frames=frames, progress=not no_progress):
+        click.echo(f"wrote {path}")
+
+
+def _report(paths):
+    for p in paths:
+        status = f"diverged at step {p.diverged_at}" if p.diverged else f"loss {p.loss[-1]:.4g}"
+        click.echo(f"  {p.label:<40} {p.n_steps:>5} steps  {status}")
+
+
+COMMANDS = [plot_command, animate_command, demo_command]
