@@ -17,13 +17,18 @@ from ..errors import OptvizError
 
 
 class _Group(click.Group):
-    """Turns optviz's own errors (bad input) into one line and exit code 2."""
+    """Turns bad input (optviz's own errors and click's usage errors) into one line,
+    ``Error: ...``, and exit code 2: no traceback, no usage banner to scroll past."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except OptvizError as exc:
             click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+        except click.UsageError as exc:
+            hint = f" (see 'optviz {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else ""
+            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
             ctx.exit(2)
 
 
