@@ -31,7 +31,7 @@ import numpy as np
 from .style import STYLES, colour_for, is_dark
 
 __all__ = ["FieldArtists", "PathArtists", "PathStyle", "draw_field", "draw_path", "path_styles",
-           "add_colorbar", "field_cmap", "band_norm", "contour_data", "exit_point", "decorations"]
+           "add_colorbar", "field_cmap", "band_norm", "contour_data", "exit_point", "decorations", "diverged_label"]
 
 #: Linestyles for repeated configurations of one optimizer (in order of first appearance).
 LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 3)))
@@ -192,8 +192,11 @@ def draw_field(ax, field, style: str = "paper", levels=None, resolution=200, *, 
         ax.set_aspect("equal", adjustable="box")
     if labels:
         ax.set_xlabel(getattr(field, "xlabel", "x"))
-        ax.set_ylabel(getattr(field, "ylabel", "y"), rotation=0 if len(getattr(field, "ylabel", "y")) <= 2 else 90,
-                      labelpad=12 if len(getattr(field, "ylabel", "y")) <= 2 else 4)
+        ylabel = getattr(field, "ylabel", "y")
+        if len(ylabel) <= 2:   # a short label reads better upright
+            ax.set_ylabel(ylabel, rotation=0, ha="right", va="center", labelpad=8)
+        else:
+            ax.set_ylabel(ylabel)
     # the field fills the box: no spines needed on top and right either way
     for side in ("top", "right"):
         ax.spines[side].set_visible(True)
@@ -211,7 +214,9 @@ def add_colorbar(ax, mappable, levels, style: str, log: Optional[bool] = None):
     from matplotlib.ticker import MaxNLocator
 
     fig = ax.figure
-    cb = fig.colorbar(mappable, ax=ax, fraction=0.046, pad=0.03)
+    # an inset axes beside the map: exactly as tall as the map, whatever its aspect
+    cax = ax.inset_axes([1.04, 0.0, 0.045, 1.0])
+    cb = fig.colorbar(mappable, cax=cax)
     lo, hi = float(levels[0]), float(levels[-1])
     if log is None:
         gaps = np.diff(levels)
@@ -250,8 +255,10 @@ def _compact(v: float) -> str:
     if a >= 1e3 or a < 1e-2:
         mantissa, exp = f"{v:.1e}".split("e")
         mantissa = mantissa.rstrip("0").rstrip(".")
-        return f"{mantissa}e{int(exp)}"
-    return f"{v:.3g}"
+        text = f"{mantissa}e{int(exp)}"
+    else:
+        text = f"{v:.3g}"
+    return text.replace("-", "\u2212")   # a typographic minus, as matplotlib's own tick labels
 
 
 # --- styles for a set of paths -----------------------------------------------------------
@@ -345,6 +352,11 @@ def default_markevery(n_steps: int, max_markers: int) -> int:
     return int(np.ceil(raw))
 
 
+def diverged_label(label: str, step: int) -> str:
+    """``"Adam (η=0.5), diverged at step 7"``: the legend text of a diverged path."""
+    return f"{label}, diverged at step {step}"
+
+
 @dataclass
 class PathArtists:
     """What :func:`draw_path` drew for one trajectory."""
@@ -391,7 +403,7 @@ def draw_path(ax, traj, colour: Optional[str] = None, label: Optional[str] = Non
     outline in the background colour, so they read on any contour colour and where paths cross.
 
     ``colour`` defaults to the optimizer's colour; ``label`` to ``traj.label``, with
-    " - diverged at step k" appended for a diverged trajectory (only the line carries the
+    ", diverged at step k" appended for a diverged trajectory (only the line carries the
     label, so the legend has one entry per path). ``head=True`` also draws a dot at the
     path's last point (animations move it with :meth:`PathArtists.show_upto`).
     """
@@ -399,7 +411,7 @@ def draw_path(ax, traj, colour: Optional[str] = None, label: Optional[str] = Non
     colour = colour or colour_for(traj.optimizer, style)
     label = traj.label if label is None else label
     if label and traj.diverged_at is not None and "diverged" not in label:
-        label = f"{label} - diverged at step {traj.diverged_at}"
+        label = diverged_label(label, traj.diverged_at)
     xy = _finite_prefix(traj.xy)
     if len(xy) == 0:
         xy = np.full((1, 2), np.nan)
