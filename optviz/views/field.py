@@ -35,8 +35,8 @@ __all__ = ["FieldArtists", "PathArtists", "PathStyle", "draw_field", "draw_path"
 
 #: Linestyles for repeated configurations of one optimizer (in order of first appearance).
 LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (8, 3)))
-#: One marker per optimizer (in order of first appearance): the shape tells optimizers apart in greyscale.
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "p", "*", "8")
+#: One marker per optimizer (by registry order): the shape tells optimizers apart in greyscale.
+MARKERS = ("o", "s", "^", "D", "v", "P", "d", "<", ">", "h", "p", "H", "8")  # no X (diverged) or * (minimum)
 
 
 # --- per-style look -------------------------------------------------------------------
@@ -283,11 +283,24 @@ def _config_key(traj):
     return traj.optimizer, traj.label or repr(sorted((traj.hyperparams or {}).items(), key=str))
 
 
+def marker_for(name: str, taken=()) -> str:
+    """The optimizer's fixed marker: its place in the registry picks it, so Adam has the same
+    marker in every figure, as it has the same colour. Names outside the registry take the
+    first marker not in ``taken``."""
+    from ..optim import registry
+
+    try:
+        return MARKERS[registry.names().index(name) % len(MARKERS)]
+    except ValueError:
+        free = [m for m in MARKERS if m not in set(taken)]
+        return free[0] if free else MARKERS[len(taken) % len(MARKERS)]
+
+
 def path_styles(trajectories: Sequence, style: str = "paper") -> List[PathStyle]:
     """One :class:`PathStyle` per trajectory, in order.
 
     Colour: the optimizer's fixed colour (:func:`~optviz.views.style.colour_for`).
-    Marker: one per optimizer, in order of first appearance. Linestyle: solid for an
+    Marker: the optimizer's fixed marker (:func:`marker_for`). Linestyle: solid for an
     optimizer's first configuration, then dashed, dotted, ... for further settings of the
     same optimizer (same colour). So every (optimizer, hyperparameters) pair has its own
     (marker, linestyle) and stays identifiable in greyscale. The same configuration run
@@ -299,7 +312,7 @@ def path_styles(trajectories: Sequence, style: str = "paper") -> List[PathStyle]
     for traj in trajectories:
         name = traj.optimizer
         if name not in markers:
-            markers[name] = MARKERS[len(markers) % len(MARKERS)]
+            markers[name] = marker_for(name, taken=set(markers.values()))
             variants[name] = {}
         key = _config_key(traj)
         if key not in variants[name]:
