@@ -23,7 +23,8 @@ from typing import Any, Callable, NamedTuple, Optional
 
 from .tree import tree_map
 
-__all__ = ["GradientTransformation", "EmptyState", "chain", "apply_updates", "evaluation_point"]
+__all__ = ["GradientTransformation", "EmptyState", "chain", "apply_updates", "evaluation_point",
+           "split_learning_rate"]
 
 
 class GradientTransformation(NamedTuple):
@@ -32,6 +33,8 @@ class GradientTransformation(NamedTuple):
     init: Callable[[Any], Any]
     update: Callable[[Any, Any, Any], tuple]
     eval_point: Optional[Callable[[Any, Any], Any]] = None
+    parts: tuple = ()            # what a chain is made of (empty for a single transform)
+    learning_rate: Any = None    # set by scale_by_learning_rate: the rate or schedule it applies
 
 
 class EmptyState(NamedTuple):
@@ -45,7 +48,11 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """
     from .transforms import IDENTITY
 
-    transforms = tuple(t for t in transforms if t is not IDENTITY)  # switched-off pieces cost nothing
+    flat = []
+    for t in transforms:
+        if t is not IDENTITY:  # switched-off pieces cost nothing
+            flat.extend(t.parts or (t,))
+    transforms = tuple(flat)
     if len(transforms) == 1:
         return transforms[0]
     lookers = [i for i, t in enumerate(transforms) if t.eval_point is not None]
@@ -69,7 +76,25 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
         def eval_point(params, state):
             return transforms[i].eval_point(params, state[i])
 
-    return GradientTransformation(init, update, eval_point)
+    return GradientTransformation(init, update, eval_point, parts=transforms)
+
+
+def split_learning_rate(opt: GradientTransformation):
+    """``(direction, lr)`` when ``opt`` ends by scaling with the learning rate, else ``(opt, None)``.
+
+    ``opt`` equals ``chain(direction, scale_by_learning_rate(lr))``. The torch adapter
+    uses this to apply the last step as ``p.add_(direction, alpha=-lr)``: the same
+    arithmetic as torch's own optimizers, in one pass over memory instead of two.
+    """
+    from .transforms import IDENTITY
+
+    if opt.eval_point is not None:
+        return opt, None
+    if opt.learning_rate is not None:
+        return IDENTITY, opt.learning_rate
+    if opt.parts and opt.parts[-1].learning_rate is not None:
+        return chain(*opt.parts[:-1]), opt.parts[-1].learning_rate
+    return opt, None
 
 
 def apply_updates(params: Any, updates: Any) -> Any:

@@ -5,13 +5,40 @@ allows (torch: ``lerp``, ``addcmul_`` on a fresh tensor; numpy: in-place
 arithmetic on a fresh array). Inputs are never modified: in-place operations
 only touch the new array being built, so the transforms stay pure.
 With array-valued hyperparameters (a batch of configurations) they fall back to
-plain broadcasting arithmetic.
+plain broadcasting arithmetic. Arrays go on the left of ``*``: ``tensor * 0.9``
+takes torch's C path, ``0.9 * tensor`` a Python wrapper that costs microseconds.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 from .tree import is_torch, namespace
 
-__all__ = ["ema", "ema_square", "scaled_ratio"]
+__all__ = ["ema", "ema_square", "add_square", "add_scaled", "momentum_sum", "scaled_ratio", "copy", "donating"]
+
+_DONATE = contextvars.ContextVar("optviz_donate_state", default=False)
+
+
+@contextlib.contextmanager
+def donating():
+    """Let torch state buffers be updated in place inside this block (buffer donation).
+
+    The transforms stay pure in meaning: ``new = ema(old, g, beta)``. A caller that
+    owns the state and drops the old one right away (the torch adapter) may donate
+    it, so ``new`` *is* ``old``, updated in place: torch's own for-loop arithmetic,
+    without a fresh allocation and a cold-cache write per buffer per step.
+    """
+    token = _DONATE.set(True)
+    try:
+        yield
+    finally:
+        _DONATE.reset(token)
+
+
+def copy(x):
+    """A copy that shares no memory with ``x`` (state must never alias a gradient)."""
+    return x.clone() if is_torch(x) else x.copy()
 
 
 def _scalar(x) -> bool:
@@ -21,19 +48,43 @@ def _scalar(x) -> bool:
 def ema(avg, x, decay):
     """``decay * avg + (1 - decay) * x`` (computed as ``avg + (1 - decay)(x - avg)``, torch's lerp)."""
     if is_torch(x) and _scalar(decay):
-        return namespace(x).lerp(avg, x, 1.0 - decay)
-    return avg + (1 - decay) * (x - avg)
+        return avg.lerp_(x, 1.0 - decay) if _DONATE.get() else namespace(x).lerp(avg, x, 1.0 - decay)
+    return avg + (x - avg) * (1 - decay)
 
 
 def ema_square(avg, x, decay):
     """``decay * avg + (1 - decay) * x^2``."""
     if is_torch(x) and _scalar(decay):
-        out = avg * decay
+        out = avg.mul_(decay) if _DONATE.get() else avg * decay
         return out.addcmul_(x, x, value=1.0 - decay)
     out = x * x
     out *= (1 - decay)
-    out += decay * avg
+    out += avg * decay
     return out
+
+
+def add_square(acc, x):
+    """``acc + x^2`` (AdaGrad's accumulator)."""
+    if is_torch(x):
+        return acc.addcmul_(x, x) if _DONATE.get() else namespace(x).addcmul(acc, x, x)
+    out = x * x
+    out += acc
+    return out
+
+
+def add_scaled(x, y, alpha):
+    """``x + alpha * y`` in one pass (torch's ``add(..., alpha=)``)."""
+    if is_torch(x) and _scalar(alpha):
+        return x.add(y, alpha=alpha)
+    return x + y * alpha
+
+
+def momentum_sum(buf, x, momentum, dampening=0.0):
+    """``momentum * buf + (1 - dampening) * x`` (the heavy-ball buffer)."""
+    if is_torch(x) and _scalar(momentum) and _scalar(dampening):
+        out = buf.mul_(momentum) if _DONATE.get() else buf * momentum
+        return out.add_(x, alpha=1 - dampening)
+    return buf * momentum + x * (1 - dampening)
 
 
 def scaled_ratio(num, sq, root_scale=1.0, eps=0.0, out_scale=1.0):

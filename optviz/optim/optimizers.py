@@ -15,11 +15,10 @@ import numpy as np
 from ..errors import InvalidValue
 from .base import GradientTransformation, chain
 from .registry import register
-from .schedules import constant
 from .transforms import (
-    add_decayed_weights, add_l2_penalty, lookahead_trace, scale_by_adadelta, scale_by_adagrad,
+    IDENTITY, add_decayed_weights, add_l2_penalty, lookahead_trace, scale_by_adadelta, scale_by_adagrad,
     scale_by_adam, scale_by_learning_rate, scale_by_lion, scale_by_nadam, scale_by_radam,
-    scale_by_rms, trace,
+    scale_by_rms, scale_by_schedule, trace,
 )
 
 __all__ = ["sgd", "momentum", "nesterov", "nesterov_lookahead", "adagrad", "adam", "adamw",
@@ -128,12 +127,9 @@ def adagrad(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0
     """
     _nonneg(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, initial_accumulator_value=initial_accumulator_value)
     _positive(eps=eps)
-    rate = lr
-    if not _is_off(lr_decay):
-        base = lr if callable(lr) else constant(lr)
-        rate = lambda step: base(step) / (1 + step * lr_decay)  # noqa: E731
-    return chain(add_l2_penalty(weight_decay), scale_by_adagrad(initial_accumulator_value, eps),
-                 scale_by_learning_rate(rate))
+    decay = IDENTITY if _is_off(lr_decay) else scale_by_schedule(lambda step: 1 / (1 + step * lr_decay))
+    return chain(add_l2_penalty(weight_decay), scale_by_adagrad(initial_accumulator_value, eps), decay,
+                 scale_by_learning_rate(lr))
 
 
 @register("adam", display="Adam", colour="#D55E00",

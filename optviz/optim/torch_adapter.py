@@ -25,7 +25,8 @@ import torch
 
 from ..errors import OptvizError
 from . import registry
-from .base import GradientTransformation
+from .base import GradientTransformation, split_learning_rate
+from .ops import donating
 from .state import leaf_paths, map_leaves, short_names
 
 __all__ = ["TorchOptimizer"]
@@ -33,7 +34,8 @@ __all__ = ["TorchOptimizer"]
 
 class _GroupCore(NamedTuple):
     key: tuple                 # hyperparameters (all but lr) the transform was built with
-    tx: GradientTransformation
+    tx: GradientTransformation # the optimizer, less its final learning-rate scaling if fused
+    fused_lr: bool             # apply as p.add_(u, alpha=-group["lr"])
     params: Tuple[torch.Tensor, ...]
     leaves: tuple              # (index path into the state, name in state[p], per parameter?)
     state: Any                 # the core state for this group's parameter list
@@ -75,9 +77,15 @@ class TorchOptimizer(torch.optim.Optimizer):
             if closure is not None:  # the closure may have left some gradients unset
                 params = [p for p in params if p.grad is not None]
                 core = self._core_for(group, params)
-            updates, new_state = core.tx.update([p.grad for p in params], core.state, params)
-            for p, u in zip(params, updates):
-                p.add_(u)
+            with donating():  # the old state is dropped below: let its buffers be reused in place
+                updates, new_state = core.tx.update([p.grad for p in params], core.state, params)
+            if core.fused_lr:
+                alpha = -group["lr"]
+                for p, u in zip(params, updates):
+                    p.add_(u, alpha=alpha)
+            else:
+                for p, u in zip(params, updates):
+                    p.add_(u)
             self._cores[id(group)] = core._replace(state=new_state)
             self._scatter(core, new_state)
         return loss
@@ -106,12 +114,16 @@ class TorchOptimizer(torch.optim.Optimizer):
         hyper = dict(zip(self._hyper_names, key))
         # lr is read from the group at every step: torch's schedulers write it there.
         tx = registry.create(self.optimizer_name, lr=lambda step, g=group: g["lr"], **hyper)
+        # Torch's own optimizers end with p.add_(u, alpha=-lr): one pass over memory. Do the same.
+        direction, rate = split_learning_rate(tx)
+        fused = rate is not None
+        tx = direction if fused else tx
         template = tx.init(params)
         names = short_names(leaf_paths(template))
         leaves = []
         map_leaves(template, lambda path, v, per_param: leaves.append((_index_path(template, path), names[path], per_param)))
         state = self._gather(template, names, params)
-        core = _GroupCore(key, tx, tuple(params), tuple(leaves), state)
+        core = _GroupCore(key, tx, fused, tuple(params), tuple(leaves), state)
         self._cores[id(group)] = core
         return core
 

@@ -21,7 +21,7 @@ import math
 from typing import Any, Callable, NamedTuple, Union
 
 from .base import EmptyState, GradientTransformation
-from .ops import ema, ema_square, scaled_ratio
+from .ops import add_scaled, add_square, copy, ema, ema_square, momentum_sum, scaled_ratio
 from .tree import namespace, tree_leaves, tree_map
 
 Scalar = Union[float, Any]  # a float, or an array that broadcasts against the parameters
@@ -29,7 +29,7 @@ ScalarOrSchedule = Union[Scalar, Callable[[int], Scalar]]
 
 __all__ = [
     "add_l2_penalty", "add_decayed_weights", "clip_by_global_norm", "clip_by_value",
-    "trace", "lookahead_trace", "scale", "scale_by_learning_rate", "scale_by_adagrad",
+    "trace", "lookahead_trace", "scale", "scale_by_learning_rate", "scale_by_schedule", "scale_by_adagrad",
     "scale_by_rms", "scale_by_adadelta", "scale_by_adam", "scale_by_nadam",
     "scale_by_radam", "scale_by_lion",
 ]
@@ -63,7 +63,7 @@ def add_l2_penalty(weight_decay: Scalar) -> GradientTransformation:
     """
     if _is_zero(weight_decay):
         return IDENTITY
-    return _stateless(lambda u, p: tree_map(lambda g, w: g + weight_decay * w, u, p))
+    return _stateless(lambda u, p: tree_map(lambda g, w: add_scaled(g, w, weight_decay), u, p))
 
 
 def add_decayed_weights(weight_decay: Scalar) -> GradientTransformation:
@@ -115,7 +115,7 @@ class ScheduleState(NamedTuple):
 
 def scale(factor: Scalar) -> GradientTransformation:
     """``u <- factor * u``."""
-    return _stateless(lambda u, p: tree_map(lambda x: factor * x, u))
+    return _stateless(lambda u, p: tree_map(lambda x: x * factor, u))
 
 
 def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
@@ -126,11 +126,16 @@ def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
     updates applied so far.
     """
     if not callable(lr):
-        return scale(-lr)
+        return scale(-lr)._replace(learning_rate=lr)
+    return scale_by_schedule(lambda step: -lr(step))._replace(learning_rate=lr)
+
+
+def scale_by_schedule(schedule: Callable[[int], Scalar]) -> GradientTransformation:
+    """``u <- s(t) * u`` with ``t`` the number of updates so far."""
 
     def update(u, state, params=None):
-        eta = lr(state.schedule_step)
-        return tree_map(lambda x: -eta * x, u), ScheduleState(state.schedule_step + 1)
+        factor = schedule(state.schedule_step)
+        return tree_map(lambda x: x * factor, u), ScheduleState(state.schedule_step + 1)
 
     return GradientTransformation(lambda params: ScheduleState(0), update)
 
@@ -155,10 +160,10 @@ def trace(momentum: Scalar, dampening: Scalar = 0.0, nesterov: bool = False) -> 
 
     def update(u, state, params=None):
         if state.step == 0:
-            buf = u
+            buf = tree_map(copy, u)  # a copy: the buffer must not alias the caller's gradient
         else:
-            buf = tree_map(lambda b, g: _momentum(b, g, momentum, dampening), state.momentum_buffer, u)
-        out = tree_map(lambda g, b: g + momentum * b, u, buf) if nesterov else buf
+            buf = tree_map(lambda b, g: momentum_sum(b, g, momentum, dampening), state.momentum_buffer, u)
+        out = tree_map(lambda g, b: add_scaled(g, b, momentum), u, buf) if nesterov else buf
         return out, TraceState(state.step + 1, buf)
 
     return GradientTransformation(init, update)
@@ -182,11 +187,11 @@ def lookahead_trace(momentum: Scalar) -> GradientTransformation:
         return LookaheadState(_zeros(params))
 
     def update(u, state, params=None):
-        vel = tree_map(lambda v, x: momentum * v + x, state.velocity, u)
+        vel = tree_map(lambda v, x: v * momentum + x, state.velocity, u)
         return vel, LookaheadState(vel)
 
     def eval_point(params, state):
-        return tree_map(lambda p, v: p + momentum * v, params, state.velocity)
+        return tree_map(lambda p, v: p + v * momentum, params, state.velocity)
 
     return GradientTransformation(init, update, eval_point)
 
@@ -205,7 +210,7 @@ def scale_by_adagrad(initial_accumulator_value: Scalar = 0.0, eps: Scalar = 1e-1
         return AdagradState(0, tree_map(lambda p: namespace(p).zeros_like(p) + initial_accumulator_value, params))
 
     def update(u, state, params=None):
-        acc = tree_map(lambda s, g: s + g * g, state.sum, u)
+        acc = tree_map(add_square, state.sum, u)
         out = tree_map(lambda g, s: scaled_ratio(g, s, eps=eps), u, acc)
         return out, AdagradState(state.step + 1, acc)
 
@@ -341,7 +346,7 @@ def scale_by_nadam(beta1: Scalar = 0.9, beta2: Scalar = 0.999, eps: Scalar = 1e-
         v = tree_map(lambda v, g: ema_square(v, g, beta2), state.exp_avg_sq, u)
         c_grad = (1.0 - mu) / (1.0 - mu_prod)
         c_mom = mu_next / (1.0 - mu_prod_next)
-        out = tree_map(lambda g, m, v: (c_grad * g + c_mom * m) / (_sqrt(v / bc2) + eps), u, m, v)
+        out = tree_map(lambda g, m, v: (g * c_grad + m * c_mom) / (_sqrt(v / bc2) + eps), u, m, v)
         return out, NAdamState(t, mu_prod, m, v)
 
     return GradientTransformation(init, update)
@@ -409,18 +414,11 @@ def scale_by_lion(beta1: Scalar = 0.9, beta2: Scalar = 0.99) -> GradientTransfor
         return LionState(0, _zeros(params))
 
     def update(u, state, params=None):
-        out = tree_map(lambda m, g: namespace(g).sign(beta1 * m + (1 - beta1) * g), state.exp_avg, u)
+        out = tree_map(lambda m, g: namespace(g).sign(m * beta1 + g * (1 - beta1)), state.exp_avg, u)
         m = tree_map(lambda m, g: ema(m, g, beta2), state.exp_avg, u)
         return out, LionState(state.step + 1, m)
 
     return GradientTransformation(init, update)
-
-
-def _momentum(buf, g, momentum, dampening):
-    """``momentum * buf + (1 - dampening) * g`` in two passes when torch allows."""
-    if type(g).__module__.startswith("torch") and isinstance(momentum, (int, float)) and isinstance(dampening, (int, float)):
-        return (buf * momentum).add_(g, alpha=1 - dampening)
-    return momentum * buf + (1 - dampening) * g
 
 
 def _is_zero(x) -> bool:
