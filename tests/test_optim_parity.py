@@ -297,3 +297,23 @@ def test_batched_hyperparameters_equal_separate_runs():
             u, s1 = one.update(g[b], s1, y)
             y = y + u
         np.testing.assert_allclose(x[b], y, rtol=1e-13)
+
+
+@pytest.mark.parametrize("name,hyper", [("momentum", {"lr": 0.01}), ("nesterov", {"lr": 0.01}),
+                                         ("sgd", {"lr": 0.05, "momentum": 0.5, "dampening": 0.3}),
+                                         ("rmsprop", {"momentum": 0.9}), ("adam", {"lr": 0.01})])
+def test_adapter_state_never_aliases_gradients_written_in_place(name, hyper):
+    """zero_grad(set_to_none=False) and gradient accumulation write p.grad in place;
+    a state buffer that aliased p.grad would silently change with it."""
+    grads = gradient_sequence()
+    params = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in make_params()]
+    for p in params:
+        p.grad = torch.zeros_like(p)
+    opt = TorchOptimizer(params, name, **hyper)
+    for t, ((ref, ref_params), gs) in enumerate(zip(run_torch(name, hyper, grads), grads)):
+        opt.zero_grad(set_to_none=False)
+        for p, g in zip(params, gs):
+            p.grad.add_(torch.tensor(g))
+        opt.step()
+        for p, rp in zip(params, ref_params):
+            assert_close(p.detach(), rp.detach(), f"{name} with in-place gradients, step {t + 1}")
