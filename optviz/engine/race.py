@@ -169,6 +169,8 @@ def race(surface, specs: Iterable[Spec], starts=None, steps: int = 300, noise: f
             label = registry.format_spec(name, hyper)
         for b in range(len(starts)):
             trajectories.append(_trajectory(rec, b, name, hyper, label))
+            if getattr(surface, "minimum_value", 0.0) is None and np.isfinite(rec.xy[-1, b]).all():
+                trajectories[-1].exit = "escaped"
     return trajectories
 
 

@@ -24,6 +24,7 @@ class Trajectory:
     step: Optional[np.ndarray] = None    # (n, 2) the update applied at each step (the effective step)
     state: Dict[str, np.ndarray] = field(default_factory=dict)  # buffers, (n + 1, 2) each (momentum, ...)
     diverged_at: Optional[int] = None    # the step at which it left (NaN, inf or out of the box)
+    exit: str = "diverged"               # "escaped" where the surface is unbounded below and leaving is the point
 
     @property
     def start(self) -> np.ndarray:

@@ -365,9 +365,10 @@ def default_markevery(n_steps: int, max_markers: int) -> int:
     return int(np.ceil(raw))
 
 
-def diverged_label(label: str, step: int) -> str:
-    """``"Adam (η=0.5), diverged at step 7"``: the legend text of a diverged path."""
-    return f"{label}, diverged at step {step}"
+def diverged_label(label: str, step: int, how: str = "diverged") -> str:
+    """``"Adam (η=0.5), diverged at step 7"``: the legend text of a path that left
+    (``how="escaped"`` on a surface unbounded below, where leaving is the point)."""
+    return f"{label}, {how} at step {step}"
 
 
 @dataclass
@@ -423,8 +424,8 @@ def draw_path(ax, traj, colour: Optional[str] = None, label: Optional[str] = Non
     deco = decorations(style)
     colour = colour or colour_for(traj.optimizer, style)
     label = traj.label if label is None else label
-    if label and traj.diverged_at is not None and "diverged" not in label:
-        label = diverged_label(label, traj.diverged_at)
+    if label and traj.diverged_at is not None and traj.exit not in label:
+        label = diverged_label(label, traj.diverged_at, traj.exit)
     xy = _finite_prefix(traj.xy)
     if len(xy) == 0:
         xy = np.full((1, 2), np.nan)

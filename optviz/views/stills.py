@@ -280,7 +280,7 @@ def surface3d_figure(field, trajectories: Sequence = (), style: str = "paper", t
             every = default_markevery(n, deco["max_markers"])
             label = traj.label or traj.optimizer
             if traj.diverged_at is not None:
-                label = diverged_label(label, traj.diverged_at)
+                label = diverged_label(label, traj.diverged_at, traj.exit)
             ax.plot(xy[:, 0], xy[:, 1], zs, color=deco["halo"], linewidth=deco["linewidth"] + deco["halo_extra"],
                     alpha=0.85, zorder=3, label="_halo")
             (line,) = ax.plot(xy[:, 0], xy[:, 1], zs, color=ps.colour, linestyle=ps.linestyle,
@@ -435,7 +435,7 @@ def _curve_panel(ax, trajs, styles, values, style: str, ylabel: str, log: bool):
                 end = (steps[-1], v[-1])
         label = traj.label or traj.optimizer
         if traj.diverged_at is not None:
-            label = diverged_label(label, traj.diverged_at)
+            label = diverged_label(label, traj.diverged_at, traj.exit)
         every = default_markevery(max(len(v) - 1, 1), 10)
         (line,) = ax.plot(steps, v, color=ps.colour, linestyle=ps.linestyle, linewidth=lw, marker=ps.marker,
                           markevery=every, markersize=deco["path_marker_size"], markeredgecolor=deco["halo"],
