@@ -7,7 +7,6 @@ so these tests depend on the views and the surfaces only.
 """
 from __future__ import annotations
 
-import os
 import shutil
 
 import matplotlib

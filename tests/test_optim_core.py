@@ -1,7 +1,6 @@
 """The core's own contracts: look-ahead Nesterov, properties, schedules, errors."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Sequence
 
-import click
 
 from ..errors import InvalidValue, OptvizError
 

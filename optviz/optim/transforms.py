@@ -17,7 +17,6 @@ configurations.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, NamedTuple, Union
 
 from .base import EmptyState, GradientTransformation

@@ -30,7 +30,6 @@ import base64
 import contextlib
 import html as html_lib
 import io
-import os
 import struct
 import subprocess
 import tempfile

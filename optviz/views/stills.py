@@ -27,7 +27,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from ..errors import OptvizError
-from .field import (PathArtists, add_colorbar, band_norm, contour_data, decorations, default_markevery,
+from .field import (PathArtists, band_norm, contour_data, decorations, default_markevery,
                     diverged_label, draw_field, draw_path, field_cmap, path_styles, _finite_prefix)
 from .save import tag_figure
 from .style import STYLES, figure_size, is_dark, style_context
@@ -237,7 +237,6 @@ def surface3d_figure(field, trajectories: Sequence = (), style: str = "paper", t
     height a minimum is a narrow well that hides its floor from any side), so they stay
     visible from every camera angle; ``elev``/``azim`` turn the camera.
     """
-    from matplotlib.lines import Line2D
 
     trajs = _check_trajectories(trajectories)
     with style_context(style):
