@@ -107,3 +107,17 @@ def test_root_cli_py_runs_from_a_checkout():
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, str(root / "cli.py"), "--help"], capture_output=True, text=True, cwd=root)
     assert out.returncode == 0 and "optimizers" in out.stdout and "animate" in out.stdout
+
+
+def test_demo_renders_the_lecture_set(run, tmp_path):
+    """The README's main job, small: every still and animation of the demo is written and opens."""
+    result = run("demo", "-o", str(tmp_path / "demo"), "--frames", "4", "--style", "paper", "--no-progress")
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    assert {"rosenbrock.gif", "beale.gif", "saddle.gif", "rosenbrock.png", "saddle_newton.png"} <= set(files)
+    for name in files:
+        with Image.open(tmp_path / "demo" / name) as img:
+            assert img.size[0] > 300
+            if name.endswith(".gif"):
+                assert img.n_frames == 4
+    assert not [f for f in files if f.startswith(".")]  # no temporary files left behind
