@@ -15,7 +15,8 @@ import contextvars
 
 from .tree import is_torch, namespace
 
-__all__ = ["ema", "ema_square", "add_square", "add_scaled", "momentum_sum", "scaled_ratio", "copy", "donating"]
+__all__ = ["ema", "ema_square", "add_square", "add_scaled", "momentum_sum", "scaled_ratio", "copy", "donating",
+           "donate_state", "end_donation"]
 
 _DONATE = contextvars.ContextVar("optviz_donate_state", default=False)
 
@@ -34,6 +35,16 @@ def donating():
         yield
     finally:
         _DONATE.reset(token)
+
+
+def donate_state():
+    """The context-manager-free form of :func:`donating` for hot loops: returns a token
+    for :func:`end_donation`."""
+    return _DONATE.set(True)
+
+
+def end_donation(token) -> None:
+    _DONATE.reset(token)
 
 
 def copy(x):

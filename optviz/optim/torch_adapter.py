@@ -19,26 +19,28 @@ transforms that look at all of them (global-norm clipping) see all of them.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
 from ..errors import OptvizError
 from . import registry
 from .base import GradientTransformation, split_learning_rate
-from .ops import donating
+from .ops import donate_state, end_donation
 from .state import leaf_paths, map_leaves, short_names
 
 __all__ = ["TorchOptimizer"]
 
 
-class _GroupCore(NamedTuple):
+@dataclass
+class _GroupCore:
     key: tuple                 # hyperparameters (all but lr) the transform was built with
     tx: GradientTransformation # the optimizer, less its final learning-rate scaling if fused
     fused_lr: bool             # apply as p.add_(u, alpha=-group["lr"])
     params: Tuple[torch.Tensor, ...]
     leaves: tuple              # (index path into the state, name in state[p], per parameter?)
-    state: Any                 # the core state for this group's parameter list
+    state: Any                 # the core state for this group's parameter list (replaced each step)
 
 
 class TorchOptimizer(torch.optim.Optimizer):
@@ -57,11 +59,13 @@ class TorchOptimizer(torch.optim.Optimizer):
     def step(self, closure: Optional[Callable[[], Any]] = None):
         """One update of every parameter that has a gradient; returns the closure's loss."""
         active = []
+        looks_ahead = False
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None or closure is not None]
             if params:
-                active.append((group, params, self._core_for(group, params)))
-        looks_ahead = any(core.tx.eval_point is not None for _, _, core in active)
+                core = self._core_for(group, params)
+                looks_ahead |= core.tx.eval_point is not None
+                active.append((group, params, core))
 
         loss = None
         if looks_ahead:
@@ -77,8 +81,11 @@ class TorchOptimizer(torch.optim.Optimizer):
             if closure is not None:  # the closure may have left some gradients unset
                 params = [p for p in params if p.grad is not None]
                 core = self._core_for(group, params)
-            with donating():  # the old state is dropped below: let its buffers be reused in place
+            token = donate_state()  # the old state is dropped below: let its buffers be reused in place
+            try:
                 updates, new_state = core.tx.update([p.grad for p in params], core.state, params)
+            finally:
+                end_donation(token)
             if core.fused_lr:
                 alpha = -group["lr"]
                 for p, u in zip(params, updates):
@@ -86,7 +93,7 @@ class TorchOptimizer(torch.optim.Optimizer):
             else:
                 for p, u in zip(params, updates):
                     p.add_(u)
-            self._cores[id(group)] = core._replace(state=new_state)
+            core.state = new_state
             self._scatter(core, new_state)
         return loss
 

@@ -15,9 +15,14 @@ import numpy as np
 __all__ = ["tree_map", "tree_leaves", "namespace", "is_torch"]
 
 
+_CONTAINERS = (list, tuple, dict)
+
+
 def tree_map(f: Callable, tree: Any, *rest: Any) -> Any:
     """Apply ``f`` leaf by leaf to ``tree`` and the trees in ``rest`` (same structure)."""
     if isinstance(tree, list):
+        if not any(isinstance(x, _CONTAINERS) for x in tree):  # a flat list: the common case, no recursion
+            return [f(*xs) for xs in zip(tree, *rest)]
         return [tree_map(f, *xs) for xs in zip(tree, *rest)]
     if isinstance(tree, tuple) and not hasattr(tree, "_fields"):
         return tuple(tree_map(f, *xs) for xs in zip(tree, *rest))
