@@ -2,7 +2,12 @@
 
 * :mod:`.sources`: getting the IDX files (``ensure_dataset``, ``dataset_status``);
 * :mod:`.dataset`: ``MNISTData.load(...)``, ``iterate_batches(...)``;
-* :mod:`.models`: ``MODELS``, ``build_model(name, seed)``.
+* :mod:`.models`: ``MODELS``, ``build_model(name, seed)``;
+* :mod:`.train`: ``TrainConfig``, ``train.train(config, run_dir)``, ``resume(run_dir)``:
+  optimizers side by side, from the same weights, on the same batches;
+* :mod:`.presets`: ``PRESETS`` (``lecture``, ``quick``), ``preset_config(name, **overrides)``;
+* :mod:`.results`: the run folder (``RunDir``), ``load_snapshots(run_dir)`` for the landscape;
+* :mod:`.report`: ``write_report(run_dir, style)``: the summary table and the figures.
 
 Names are imported lazily, so ``import optviz.mnist`` does not import torch.
 """
@@ -23,6 +28,16 @@ _EXPORTS = {
     "MODELS": "models",
     "build_model": "models",
     "num_parameters": "models",
+    "TrainConfig": "train",
+    "TrainingInterrupted": "train",
+    "resume": "train",
+    "evaluate": "train",
+    "PRESETS": "presets",
+    "preset_config": "presets",
+    "RunDir": "results",
+    "Snapshots": "results",
+    "load_snapshots": "results",
+    "write_report": "report",
 }
 
 __all__ = sorted(_EXPORTS)
