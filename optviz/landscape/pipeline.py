@@ -412,6 +412,13 @@ def compute_landscape(run_dir, plane: str = "pca", grid: int = 51, subset: int =
     options = dict(plane=plane, grid=int(grid), subset=int(subset), points=points, centre=centre, seed=int(seed),
                    subset_seed=int(subset_seed), margin=float(margin), max_points=int(max_points),
                    runs=list(runs) if runs else None, method=method)
+    if data is not None:      # images given directly: part of the key (else the run's dataset is)
+        import hashlib
+
+        h = hashlib.sha256()
+        for t in data.val:
+            h.update(t.contiguous().numpy().tobytes())
+        options["data"] = h.hexdigest()
     key = cache_key(format=FORMAT, run=_fingerprint(run), **options)
     folder = Path(cache_dir) if cache_dir is not None else run.path / "landscape"
     cache_file = folder / f"cache-{key}.npz"
