@@ -144,3 +144,13 @@ def test_run_folders(data_dir, tmp_path):
     one_line_error(invoke("report", tmp_path / "empty"), "not an optviz mnist run folder")
     one_line_error(invoke("mnist", "--resume", out, "--epochs", "0"), "--epochs must be > 0")
     assert snapshot_of(out) == before
+
+
+def test_mnist_landscape_flag_runs_the_whole_pipeline(data_dir, tmp_path):
+    out = tmp_path / "run"
+    r = invoke("mnist", "--preset", "quick", "--data-dir", data_dir, *SMALL, "--epochs", 1,
+               "--opt", "sgd:lr=0.05", "--opt", "adam:lr=0.003", "--landscape", "-o", out)
+    assert r.exit_code == 0, r.output
+    for name in ("contour.png", "paths_vs_plane.png", "landscape.json"):
+        assert (out / "landscape" / name).is_file(), name
+    assert "landscape/contour.png" in r.output

@@ -126,11 +126,13 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
               help="Continue the run in RUN_DIR from its last checkpoints (with --epochs: train further).")
 @_style_option
 @click.option("--no-figures", is_flag=True, help="Write the table only, no figures.")
+@click.option("--landscape", is_flag=True,
+              help="Afterwards, draw the paths on the loss landscape (PCA plane, 51x51 grid) into RUN_DIR/landscape/.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no per-epoch lines.")
 @click.pass_context
 def mnist(ctx, preset, opt, reference, epochs, batch_size, seeds, model, dataset, data_dir, subset, eval_subset,
           val_size, schedule, clip_norm, weight_decay, snapshot_every, threads, dtype, device, out, resume, style,
-          no_figures, quiet):
+          no_figures, landscape, quiet):
     """Train optimizers side by side on MNIST and save curves, a table and weight snapshots.
 
     Every optimizer starts from the same initial weights and sees the same batches;
@@ -144,6 +146,7 @@ def mnist(ctx, preset, opt, reference, epochs, batch_size, seeds, model, dataset
       optviz mnist --opt sgd:lr=0.1 --opt adam:lr=1e-3 --seeds 3 --schedule cosine -o runs/cos
       optviz mnist --reference --epochs 2            # the core vs torch.optim
       optviz mnist --resume runs/lecture
+      optviz mnist --preset quick --landscape -o runs/q   # the whole pipeline, landscape included
     """
     from ..mnist import report
     from ..mnist.train import TrainingInterrupted
@@ -185,6 +188,11 @@ def mnist(ctx, preset, opt, reference, epochs, batch_size, seeds, model, dataset
         ctx.exit(130)
     paths = report.write_report(result.run_dir, style, figures=not no_figures)
     click.echo(result.markdown)
+    if landscape:
+        from ..landscape import landscape_pipeline
+
+        written = landscape_pipeline(result.run_dir, Path(result.run_dir) / "landscape", style=style, log=log)
+        paths.update({f"landscape/{Path(p).name}": p for p in written})
     _print_paths(result.run_dir, paths)
 
 
