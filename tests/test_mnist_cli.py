@@ -15,16 +15,13 @@ from optviz.mnist import sources
 from optviz.mnist import train as train_mod
 from optviz.mnist.results import RunDir
 
-from test_mnist_train import N_VAL, offline, write_idx_dataset
+from test_mnist_train import N_VAL, write_idx_dataset
+
+pytestmark = pytest.mark.usefixtures("isolated")  # tests/conftest.py: no network, private data folder
 
 SMALL = ["--val-size", str(N_VAL), "--batch-size", "32", "--snapshot-every", "4", "-q"]
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("OPTVIZ_DATA_DIR", str(tmp_path / "default-data"))
-    monkeypatch.setattr(sources, "_download_torchvision", offline)
-    monkeypatch.setattr(sources, "_download_npm", offline)
 
 
 @pytest.fixture

@@ -28,6 +28,8 @@ from optviz.mnist import dataset as ds
 from optviz.mnist import sources
 from optviz.mnist.dataset import MNISTData, batch_order, iterate_batches, normalize, num_batches
 
+pytestmark = pytest.mark.usefixtures("isolated")  # tests/conftest.py: no network, private data folder
+
 N_TRAIN, N_TEST, N_VAL = 120, 30, 20
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
 # the real network routes, kept before the autouse fixture stubs them out
@@ -94,16 +96,7 @@ def synthetic_spec(base: sources.DatasetSpec, syn: Synthetic, checksums: bool = 
     return dataclasses.replace(base, files=tuple(files))
 
 
-def offline(*args, **kwargs):
-    raise OptvizError("offline (test stub)")
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """Every test: its own default data folder, and no network route reachable."""
-    monkeypatch.setenv("OPTVIZ_DATA_DIR", str(tmp_path / "default-data"))
-    monkeypatch.setattr(sources, "_download_torchvision", offline)
-    monkeypatch.setattr(sources, "_download_npm", offline)
 
 
 @pytest.fixture

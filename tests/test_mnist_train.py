@@ -32,6 +32,8 @@ from optviz.mnist.train import (TrainConfig, TrainingInterrupted, make_schedule,
                                 train)
 from optviz.optim import schedules
 
+pytestmark = pytest.mark.usefixtures("isolated")  # tests/conftest.py: no network, private data folder
+
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
 N_TRAIN, N_VAL, N_TEST = 320, 64, 64  # 256 training images: 8 steps of 32 per epoch
 
@@ -77,16 +79,7 @@ def write_idx_dataset(monkeypatch, folder: Path) -> Path:
     return folder
 
 
-def offline(*args, **kwargs):
-    raise OptvizError("offline (test stub)")
 
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No network, and a private default data folder."""
-    monkeypatch.setenv("OPTVIZ_DATA_DIR", str(tmp_path / "default-data"))
-    monkeypatch.setattr(sources, "_download_torchvision", offline)
-    monkeypatch.setattr(sources, "_download_npm", offline)
 
 
 @pytest.fixture(scope="module")
