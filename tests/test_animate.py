@@ -129,7 +129,7 @@ def test_bad_arguments_are_errors(surface, paths):
 
 
 def test_diverged_path_ends_with_a_cross(small):
-    with small._scene() as scene:
+    with small.scene() as scene:
         scene.set_frame(0)
         assert not scene.paths[2].cross.get_visible() and scene.paths[2].head.get_visible()
         scene.set_frame(small.n_frames - 1)
@@ -144,7 +144,7 @@ def test_diverged_path_ends_with_a_cross(small):
 @pytest.mark.parametrize("style", ["paper", "dark"])
 def test_blitted_frame_equals_full_redraw(surface, paths, style):
     anim = animate(surface, paths, style=style, frames=12, arrows=("grad", "momentum"), dpi=DPI)
-    with anim._scene() as scene:
+    with anim.scene() as scene:
         for k in (anim.n_frames // 2, anim.n_frames - 1):
             fast = scene.blit(k).astype(int)
             slow = scene.full(k).astype(int)
@@ -223,7 +223,7 @@ def test_html_player_frames_rebuild_every_frame(surface, paths, tmp_path):
     html = anim.to_jshtml(key_every=5)
     frames, key_every = _player_frames(html)
     assert len(frames) == anim.n_frames and key_every == 5
-    with anim._scene() as scene:
+    with anim.scene() as scene:
         size = scene.size
         for k in (0, 3, 5, 7, anim.n_frames - 1):
             rendered = scene.blit(k)[..., :3].astype(int)
@@ -299,7 +299,7 @@ def test_gif_fps_limit(small, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("suffix,writer", [(".gif", "_GifWriter"), (".mp4", "_Mp4Writer"),
+@pytest.mark.parametrize("suffix,writer", [(".gif", "GifWriter"), (".mp4", "_Mp4Writer"),
                                            (".html", "_HtmlWriter")])
 def test_interrupted_render_leaves_no_file_and_keeps_the_old_one(small, tmp_path, monkeypatch, suffix, writer):
     target = tmp_path / f"race{suffix}"
@@ -339,7 +339,7 @@ def test_negative_valued_field_gets_a_symlog_panel(tmp_path):
     assert paths[0].loss.min() < 0 and paths[0].diverged
     anim = animate(saddle, paths, style="paper", frames=5, dpi=DPI)
     assert anim.yscale == "symlog"
-    with anim._scene() as scene:
+    with anim.scene() as scene:
         assert scene.lax.get_yscale() == "symlog"
         lo, hi = scene.lax.get_ylim()
         assert lo < paths[0].loss.min() and hi > paths[0].loss.max()

@@ -547,12 +547,6 @@ def _check_same_model(snaps: dict, model_name: str, model) -> None:
 # ==================================================================== figures
 
 
-def _fig_helpers():
-    from ..views import stills
-
-    return stills._figure, stills._finish, stills._figure_legend, stills._title
-
-
 def paths_figure(land: Landscape, style: str = "slides"):
     """The paths on the loss contours (left), and along each path (right) the true loss
     (solid) against the plane's loss at its projection (dashed), and the off-plane
@@ -560,16 +554,15 @@ def paths_figure(land: Landscape, style: str = "slides"):
     from matplotlib.lines import Line2D
 
     from ..views.field import decorations, draw_field, draw_path, path_styles
-    from ..views.stills import _short_log_ticks
+    from ..views.stills import short_log_ticks
+    from ..views.stills import figure_title, finish_figure, new_figure
     from ..views.style import STYLES, style_context
-
-    _figure, _finish, _figure_legend, _title = _fig_helpers()
     field = land.field()
     trajs = [p.trajectory(label=p.label) for p in land.paths]      # residuals have their own panel
     with style_context(style):
         deco = decorations(style)
         rc = STYLES[style]
-        fig = _figure(style, (12.0, 6.6) if style == "paper" else None)
+        fig = new_figure(style, (12.0, 6.6) if style == "paper" else None)
         gs = fig.add_gridspec(2, 2, width_ratios=(1.15, 1.0), height_ratios=(1.5, 1.0))
         ax = fig.add_subplot(gs[:, 0])
         ax_loss = fig.add_subplot(gs[0, 1])
@@ -589,7 +582,7 @@ def paths_figure(land: Landscape, style: str = "slides"):
                         markevery=max(1, len(p.steps) // 8), markersize=deco["path_marker_size"],
                         markeredgecolor=deco["halo"])
         ax_loss.set_yscale("log")
-        _short_log_ticks(ax_loss)
+        short_log_ticks(ax_loss)
         ax_loss.set_ylabel("loss")
         small = rc["axes.labelsize"] * 0.8
         ax_loss.set_title("true (solid) vs. on the plane (dashed)", fontsize=small, loc="right")
@@ -602,11 +595,11 @@ def paths_figure(land: Landscape, style: str = "slides"):
         handles = [d.line for d in drawn] + [Line2D([], [], color=deco["ink"], linewidth=lw),
                                              Line2D([], [], color=deco["ink"], linewidth=lw, linestyle=dashed)]
         labels = [d.line.get_label() for d in drawn] + ["true loss", "loss at the projection"]
-        _title(fig, land.title, style)
+        figure_title(fig, land.title, style)
         big = rc["font.size"] >= 16
         fig.legend(handles, labels, loc="outside lower center", ncols=4, handlelength=2.6 if big else 3.0,
                    columnspacing=1.0, borderaxespad=0.3)
-    return _finish(fig, style)
+    return finish_figure(fig, style)
 
 
 def landscape_figures(land: Landscape, out_dir, style: str = "slides", *, animation: bool = True,
@@ -685,14 +678,13 @@ def lecture_figure(land: Landscape, style: str = "slides", rosenbrock=None):
     """The lecture's five optimizers on Rosenbrock (left) and on MNIST's loss landscape
     (right), in the same colours and markers, one legend per panel below it."""
     from ..views.field import draw_field, draw_path, path_styles
+    from ..views.stills import figure_title, finish_figure, new_figure
     from ..views.style import STYLES, style_context
-
-    _figure, _finish, _figure_legend, _title = _fig_helpers()
     surface, rpaths = rosenbrock or _rosenbrock()
     trajs = land.trajectories(order="run")
     mnist = f"MNIST {land.model_name}" + (f", {land.epochs_text}" if land.epochs else "") + f": {land.plane_name}"
     with style_context(style):
-        fig = _figure(style, (13.0, 6.2) if style == "paper" else None)
+        fig = new_figure(style, (13.0, 6.2) if style == "paper" else None)
         axes = fig.subplots(1, 2)
         small = STYLES[style]["legend.fontsize"] * 0.85
         for ax, field, paths, title in ((axes[0], surface, rpaths, "Rosenbrock"), (axes[1], land.field(), trajs, mnist)):
@@ -705,8 +697,8 @@ def lecture_figure(land: Landscape, style: str = "slides", rosenbrock=None):
             ax.legend([d.line for d in drawn], [d.line.get_label() for d in drawn], loc="upper center",
                       bbox_to_anchor=(0.5, -0.16 if style == "paper" else -0.2), ncols=2 if style == "paper" else 1,
                       fontsize=small, frameon=False, handlelength=2.2)
-        _title(fig, "The same five optimizers, the same colours: a test function and a real network", style)
-    return _finish(fig, style)
+        figure_title(fig, "The same five optimizers, the same colours: a test function and a real network", style)
+    return finish_figure(fig, style)
 
 
 def lecture_animation(land: Landscape, path, style: str = "slides", frames: int = 100, fps: float = 10,
@@ -715,7 +707,7 @@ def lecture_animation(land: Landscape, path, style: str = "slides", frames: int 
     loss panel growing, written as a GIF: both are :class:`~optviz.views.animate.RaceAnimation`
     frames (same frame count, so both runs advance by the same fraction per frame)."""
     from ..io import atomic_path
-    from ..views.animate import _GifWriter, animate
+    from ..views.animate import GifWriter, animate
 
     surface, rpaths = rosenbrock or _rosenbrock()
     trajs = land.trajectories()                  # short paths last (on top) ...
@@ -734,9 +726,9 @@ def lecture_animation(land: Landscape, path, style: str = "slides", frames: int 
     picks = sorted({0, a.n_frames // 2, a.n_frames - 1})
     path = Path(path)
     # one scene per side, built once; a frame is two blits side by side
-    with a._scene(dpi) as left, b._scene(dpi) as right, atomic_path(path) as tmp:
+    with a.scene(dpi) as left, b.scene(dpi) as right, atomic_path(path) as tmp:
         samples = [np.concatenate([left.blit(k).copy(), right.blit(k).copy()], axis=1) for k in picks]
-        writer = _GifWriter(tmp, fps, samples)
+        writer = GifWriter(tmp, fps, samples)
         try:
             for k in range(a.n_frames):
                 writer.write(np.concatenate([left.blit(k), right.blit(k)], axis=1))

@@ -410,7 +410,7 @@ def _delta(previous: np.ndarray, current: np.ndarray):
     return np.ascontiguousarray(block, dtype=np.uint8), (int(c0), int(r0))
 
 
-class _GifWriter:
+class GifWriter:
     """A GIF streamed to disk: the first frame whole, then only the rectangle that changed,
     its unchanged pixels transparent (disposal "leave in place")."""
 
@@ -710,7 +710,7 @@ class RaceAnimation:
     # -- frames --------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _scene(self, dpi: Optional[float] = None) -> Iterator[_Scene]:
+    def scene(self, dpi: Optional[float] = None) -> Iterator[_Scene]:
         with style_context(self.style):
             scene = _Scene(self, float(dpi or self.dpi))
             try:
@@ -721,14 +721,14 @@ class RaceAnimation:
     def frame(self, k: int, dpi: Optional[float] = None) -> np.ndarray:
         """Frame ``k`` (negative counts from the end) as an (H, W, 4) uint8 RGBA array."""
         k = range(self.n_frames)[k]
-        with self._scene(dpi) as scene:
+        with self.scene(dpi) as scene:
             return scene.blit(k).copy()
 
     def iter_frames(self, dpi: Optional[float] = None, progress: bool = False, desc: str = "rendering"):
         """Yield every frame as an (H, W, 4) uint8 view of the canvas, valid until the next one."""
         from tqdm.auto import tqdm
 
-        with self._scene(dpi) as scene:
+        with self.scene(dpi) as scene:
             for k in tqdm(range(self.n_frames), desc=desc, unit="frame", disable=not progress):
                 yield scene.blit(k)
 
@@ -751,9 +751,9 @@ class RaceAnimation:
         fps = self.fps if fps is None else float(fps)
         if not (np.isfinite(fps) and fps > 0):
             raise InvalidValue(f"fps must be a positive number, got {fps!r}")
-        with atomic_path(path) as tmp, self._scene(dpi) as scene:
+        with atomic_path(path) as tmp, self.scene(dpi) as scene:
             if suffix == ".gif":
-                writer = _GifWriter(tmp, fps, self._samples(scene))
+                writer = GifWriter(tmp, fps, self._samples(scene))
             elif suffix == ".mp4":
                 writer = _Mp4Writer(tmp, fps, scene.size)
             else:
@@ -778,7 +778,7 @@ class RaceAnimation:
                   autoplay: bool = False, key_every: int = 50) -> str:
         """An HTML snippet with every frame embedded and a player (slider, play, step);
         a whole frame every ``key_every`` frames, only what changed in between."""
-        with self._scene(dpi) as scene:
+        with self.scene(dpi) as scene:
             writer = _HtmlWriter(None, self.fps if fps is None else fps, self._samples(scene),
                                  title=_plain(self.title), autoplay=autoplay, key_every=key_every)
             self._pump(scene, writer, progress, "jshtml")

@@ -39,7 +39,7 @@ __all__ = ["contour_figure", "surface3d_figure", "loss_figure", "gradient_field_
 # --- shared helpers ---------------------------------------------------------------------------
 
 
-def _figure(style: str, size=None):
+def new_figure(style: str, size=None):
     """A new Figure (no pyplot) with an Agg canvas and constrained layout; call inside style_context."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -51,7 +51,7 @@ def _figure(style: str, size=None):
     return fig
 
 
-def _finish(fig, style: str):
+def finish_figure(fig, style: str):
     """Tag the figure with its preset and settle the layout.
 
     Constrained layout needs a second pass when an outside legend or a colour bar
@@ -83,7 +83,7 @@ def _fit_text(text, max_width_px: float, min_scale: float = 0.5) -> None:
         text.set_fontsize(text.get_fontsize() * 0.88)
 
 
-def _title(fig, text: str, style: str):
+def figure_title(fig, text: str, style: str):
     """The figure's title (a suptitle: constrained layout keeps it inside the canvas),
     shrunk to fit the width when the formula is long."""
     if not text:
@@ -124,7 +124,7 @@ def _marker_entries(style: str, field_artists=None, start: bool = True):
     return handles, labels
 
 
-def _figure_legend(fig, handles, labels, style: str, where: str = "right"):
+def figure_legend(fig, handles, labels, style: str, where: str = "right"):
     """A legend outside the axes (constrained layout makes room for it)."""
     from matplotlib.legend_handler import HandlerTuple
 
@@ -173,16 +173,16 @@ def contour_figure(field, trajectories: Sequence = (), style: str = "paper", tit
     """
     trajs = _check_trajectories(trajectories)
     with style_context(style):
-        fig = _figure(style)
+        fig = new_figure(style)
         ax = fig.add_subplot()
         fa = draw_field(ax, field, style, resolution=resolution, colorbar=colorbar)
         paths = _draw_paths(ax, trajs, style)
-        _title(fig, field_title(field) if title is None else title, style)
+        figure_title(fig, field_title(field) if title is None else title, style)
         if legend:
             h, l = _legend_entries(trajs, paths)
             mh, ml = _marker_entries(style, fa, start=bool(trajs))
-            _figure_legend(fig, h + mh, l + ml, style)
-    return _finish(fig, style)
+            figure_legend(fig, h + mh, l + ml, style)
+    return finish_figure(fig, style)
 
 
 # --- 3-D surface -----------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ def surface3d_figure(field, trajectories: Sequence = (), style: str = "paper", t
     with style_context(style):
         deco = decorations(style)
         rc = STYLES[style]
-        fig = _figure(style)
+        fig = new_figure(style)
         ax = fig.add_subplot(projection="3d", computed_zorder=False)
         X, Y, Z, levels = contour_data(field, resolution)
         height, zlabel, logz = _height(field, Z)
@@ -319,14 +319,14 @@ def surface3d_figure(field, trajectories: Sequence = (), style: str = "paper", t
         ax.set_ylabel(getattr(field, "ylabel", "y"), labelpad=pad)
         ax.set_zlabel(zlabel, labelpad=pad + 4)
         _style_panes(ax, style)
-        _title(fig, field_title(field) if title is None else title, style)
+        figure_title(fig, field_title(field) if title is None else title, style)
         if legend:
             mh, ml = _marker_entries(style, None, start=bool(trajs))
             if star is not None:
                 mh.append(star)
                 ml.append("global minimum")
-            _figure_legend(fig, handles + mh, labels + ml, style)
-    return _finish(fig, style)
+            figure_legend(fig, handles + mh, labels + ml, style)
+    return finish_figure(fig, style)
 
 
 def _soft_shade(rgba, H, X, Y):
@@ -453,7 +453,7 @@ def _curve_panel(ax, trajs, styles, values, style: str, ylabel: str, log: bool):
     if lo_cap is not None or hi_cap is not None:
         ax.set_ylim(bottom=lo_cap, top=hi_cap)
     if log:
-        _short_log_ticks(ax)
+        short_log_ticks(ax)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.18 if is_dark(style) else 0.25)
@@ -461,7 +461,7 @@ def _curve_panel(ax, trajs, styles, values, style: str, ylabel: str, log: bool):
     return handles, labels
 
 
-def _short_log_ticks(ax) -> None:
+def short_log_ticks(ax) -> None:
     """On a log axis spanning under ~2.5 decades, tick 1-2-5 values written plainly
     (``0.5``, ``2``) instead of matplotlib's ``6 x 10^-1`` minor labels."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -529,7 +529,7 @@ def loss_figure(trajectories: Sequence, style: str = "paper", minimum_value: Opt
         raise OptvizError("loss_figure needs at least one trajectory")
     minimum_value, minima = _resolve_reference(field, minimum_value, minima)
     with style_context(style):
-        fig = _figure(style)
+        fig = new_figure(style)
         styles = path_styles(trajs, style)
         n = 2 if minima is not None else 1
         axes = fig.subplots(1, n, squeeze=False)[0]
@@ -543,9 +543,9 @@ def loss_figure(trajectories: Sequence, style: str = "paper", minimum_value: Opt
         if title is None and field is not None:
             title = field_title(field)
         if title:
-            _title(fig, title, style)
-        _figure_legend(fig, handles, labels, style, where="below" if n == 2 else "right")
-    return _finish(fig, style)
+            figure_title(fig, title, style)
+        figure_legend(fig, handles, labels, style, where="below" if n == 2 else "right")
+    return finish_figure(fig, style)
 
 
 # --- gradient field ---------------------------------------------------------------------------------
@@ -568,7 +568,7 @@ def gradient_field_figure(field, style: str = "paper", title: Optional[str] = No
         raise OptvizError(f"unknown gradient field kind {kind!r}; choose one of: quiver, stream")
     with style_context(style):
         deco = decorations(style)
-        fig = _figure(style)
+        fig = new_figure(style)
         ax = fig.add_subplot()
         fa = draw_field(ax, field, style, resolution=resolution, colorbar=True)
         (x0, x1), (y0, y1) = field.domain
@@ -598,11 +598,11 @@ def gradient_field_figure(field, style: str = "paper", title: Optional[str] = No
             if artist is not None:
                 artist.set_zorder(6)
         base = field_title(field)
-        _title(fig, (r"$-\nabla f$" + (f" on {base}" if base else "")) if title is None else title, style)
+        figure_title(fig, (r"$-\nabla f$" + (f" on {base}" if base else "")) if title is None else title, style)
         mh, ml = _marker_entries(style, fa, start=False)
         if mh:
-            _figure_legend(fig, mh, ml, style, where="below")
-    return _finish(fig, style)
+            figure_legend(fig, mh, ml, style, where="below")
+    return finish_figure(fig, style)
 
 
 # --- dashboard ---------------------------------------------------------------------------------------
@@ -621,7 +621,7 @@ def dashboard_figure(field, trajectories: Sequence, style: str = "slides", minim
         minimum_value = getattr(field, "minimum_value", None)
     with style_context(style):
         size = (10.0, 4.8) if style == "paper" else figure_size(style)
-        fig = _figure(style, size)
+        fig = new_figure(style, size)
         gs = fig.add_gridspec(1, 2, width_ratios=(1.05, 1.0))
         ax_map = fig.add_subplot(gs[0, 0])
         ax_loss = fig.add_subplot(gs[0, 1])
@@ -636,7 +636,7 @@ def dashboard_figure(field, trajectories: Sequence, style: str = "slides", minim
         pad = 16 if STYLES[style]["font.size"] >= 16 else 8   # room for a cross on the map's top edge
         ax_loss.set_title("loss", pad=pad)
         ax_map.set_title("paths", pad=pad)
-        _title(fig, field_title(field) if title is None else title, style)
+        figure_title(fig, field_title(field) if title is None else title, style)
         mh, ml = _marker_entries(style, fa, start=bool(trajs))
-        _figure_legend(fig, handles + mh, labels + ml, style, where="below")
-    return _finish(fig, style)
+        figure_legend(fig, handles + mh, labels + ml, style, where="below")
+    return finish_figure(fig, style)
