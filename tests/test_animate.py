@@ -343,3 +343,19 @@ def test_negative_valued_field_gets_a_symlog_panel(tmp_path):
         assert scene.lax.get_yscale() == "symlog"
         lo, hi = scene.lax.get_ylim()
         assert lo < paths[0].loss.min() and hi > paths[0].loss.max()
+
+
+def test_step_values_relabel_the_counter_and_the_loss_axis(surface, paths):
+    """MNIST paths are snapshots every k training steps: the frame counts training steps."""
+    n = max(len(p.xy) for p in paths)
+    values = 50 * np.arange(n)
+    anim = animate(surface, paths, style="paper", frames=5, dpi=DPI, step_values=values)
+    with anim.scene() as scene:
+        scene.set_frame(anim.n_frames - 1)
+        assert scene.counter.get_text() == f"step {values[-1]:,} / {values[-1]:,}"
+        line = scene.loss_lines[0][0]
+        assert line.get_xdata()[-1] == values[len(paths[0].xy) - 1]
+    with pytest.raises(InvalidValue, match="step_values"):
+        animate(surface, paths, style="paper", frames=5, dpi=DPI, step_values=values[:-1])
+    with pytest.raises(InvalidValue, match="increasing"):
+        animate(surface, paths, style="paper", frames=5, dpi=DPI, step_values=np.zeros(n))

@@ -644,7 +644,7 @@ def landscape_figures(land: Landscape, out_dir, style: str = "slides", *, animat
         every = _snapshot_spacing(land)
         title = f"{land.title}; one path point per {every:,} training steps" if every else land.title
         anim = animate(field, land.trajectories(), style=style, frames=min(int(frames), n), fps=fps, title=title,
-                       dpi=72 if style != "paper" else None)
+                       dpi=72 if style != "paper" else None, step_values=_step_values(land))
         written.append(anim.save(path, progress=False))
         say(f"wrote {path}")
     if "report" in which:
@@ -653,6 +653,12 @@ def landscape_figures(land: Landscape, out_dir, style: str = "slides", *, animat
             json.dump(land.report(), fh, indent=1, ensure_ascii=False)
         written.append(path)
     return written
+
+
+def _step_values(land: Landscape) -> np.ndarray:
+    """The training step of each path point (the longest path's snapshot steps), so
+    animations count training steps, not snapshots."""
+    return np.asarray(max(land.paths, key=lambda p: len(p.steps)).steps)
 
 
 def _snapshot_spacing(land: Landscape) -> Optional[int]:
@@ -718,7 +724,7 @@ def lecture_animation(land: Landscape, path, style: str = "slides", frames: int 
     frames = int(min(frames, n_mnist, n_rosen))
     every = _snapshot_spacing(land)
     a = animate(surface, rpaths, style=style, frames=frames, fps=fps, dpi=dpi)
-    b = animate(land.field(), trajs, style=style, frames=frames, fps=fps, dpi=dpi,
+    b = animate(land.field(), trajs, style=style, frames=frames, fps=fps, dpi=dpi, step_values=_step_values(land),
                 title=f"MNIST {land.model_name}, {land.plane_name}" + (f" ({land.epochs_text}, a point per {every:,} steps)" if every else ""))
     if a.n_frames != b.n_frames:
         raise OptvizError(f"internal: frame counts differ ({a.n_frames} vs {b.n_frames})")
@@ -765,7 +771,8 @@ def landscape_pipeline(run_dir, out_dir, plane: str = "pca", grid: int = 51, sub
         from ..views.animate import animate
 
         n = max(len(p.steps) for p in land.paths)
-        anim = animate(land.field(), land.trajectories(), style=style, frames=min(int(frames), n), title=land.title)
+        anim = animate(land.field(), land.trajectories(), style=style, frames=min(int(frames), n), title=land.title,
+                       step_values=_step_values(land))
         return [anim.save(out, progress=False)]
     if suffix:
         raise OptvizError(f"cannot write {str(out)!r}: give a folder, or a file ending in .png, .svg, .pdf, .gif, "

@@ -279,7 +279,8 @@ class _Scene:
         anim = self.anim
         lw = STYLES[anim.style]["lines.linewidth"] * 0.75
         lax.set_yscale(anim.yscale, **({"linthresh": anim.linthresh} if anim.yscale == "symlog" else {}))
-        lax.set_xlim(-0.02 * anim.n_steps, 1.02 * max(anim.n_steps, 1))
+        last = float(anim.step_values[-1])
+        lax.set_xlim(-0.02 * last, 1.02 * max(last, 1))
         lax.set_ylim(*anim.ylim)
         lax.set_xlabel("step")
         lax.set_ylabel(anim.ylabel)
@@ -311,7 +312,7 @@ class _Scene:
             if self.loss_lines:
                 line, head, cross = self.loss_lines[j]
                 line.set_data(track.t[: i + 1], track.y[: i + 1])
-                end = ([i], [track.y[i]])
+                end = ([track.t[i]], [track.y[i]])
                 head.set_data(*end)
                 cross.set_data(*end)
                 head.set_visible(not gone)
@@ -319,9 +320,10 @@ class _Scene:
         for q, (pos, vec) in zip(self.quivers, anim.arrows.values()):
             q.set_offsets(pos[k])
             q.set_UVC(vec[k, :, 0], vec[k, :, 1])
+        shown = int(anim.step_values[s])
         if self.loss_lines:
-            self.cursor.set_xdata([s, s])
-        self.counter.set_text(f"step {s} / {anim.n_steps}")
+            self.cursor.set_xdata([shown, shown])
+        self.counter.set_text(f"step {shown:,} / {int(anim.step_values[-1]):,}")
         return [a for _, a in self.moving]
 
     def blit(self, k: int) -> np.ndarray:
@@ -630,7 +632,7 @@ class RaceAnimation:
 
     def __init__(self, field, trajectories, style: str = "slides", frames: int = 300, schedule: str = "linear",
                  fps: float = 30, arrows: Sequence[str] = (), loss_panel: bool = True, title: Optional[str] = None,
-                 dpi: Optional[float] = None):
+                 dpi: Optional[float] = None, step_values: Optional[Sequence[int]] = None):
         if style not in STYLES:
             raise UnknownName("style", style, STYLES)
         trajectories = list(trajectories)
@@ -648,6 +650,11 @@ class RaceAnimation:
         self.dpi = float(dpi or STYLES[style]["figure.dpi"])
 
         self.n_steps = max(_run_length(t) for t in trajectories)
+        # What each path index means as a step: the index itself on a surface; the
+        # training step of each weight snapshot when a path is a thinned MNIST run.
+        self.step_values = np.arange(self.n_steps + 1) if step_values is None else np.asarray(step_values)
+        if self.step_values.shape != (self.n_steps + 1,) or np.any(np.diff(self.step_values) <= 0):
+            raise InvalidValue(f"step_values must be {self.n_steps + 1} increasing numbers, one per path point")
         self.steps = frame_steps(self.n_steps, frames, schedule)
         self.caption = schedule_caption(self.steps, schedule)
         if title is None:
@@ -675,7 +682,7 @@ class RaceAnimation:
             y = np.concatenate([y, np.full(m - len(y), np.nan)])
         idx = np.minimum(self.steps, m - 1)
         gone = (self.steps >= traj.diverged_at) if traj.diverged_at is not None else np.zeros(len(self.steps), bool)
-        return _Track(traj=traj, xy=xy, y=y, t=np.arange(len(xy)), idx=idx, gone=gone)
+        return _Track(traj=traj, xy=xy, y=y, t=self.step_values[:len(xy)], idx=idx, gone=gone)
 
     def _loss_limits(self):
         ys = np.concatenate([t.y for t in self.tracks])
@@ -810,7 +817,7 @@ def _plain(text: str) -> str:
 
 def animate(field, trajectories, style: str = "slides", frames: int = 300, schedule: str = "linear",
             fps: float = 30, arrows: Sequence[str] = (), loss_panel: bool = True, title: Optional[str] = None,
-            dpi: Optional[float] = None) -> RaceAnimation:
+            dpi: Optional[float] = None, step_values: Optional[Sequence[int]] = None) -> RaceAnimation:
     """A race of ``trajectories`` across ``field``, as a :class:`RaceAnimation`.
 
     Parameters
@@ -838,6 +845,10 @@ def animate(field, trajectories, style: str = "slides", frames: int = 300, sched
         Figure title; default the field's name and formula.
     dpi : float, optional
         Pixels per inch of the frames; default the style's (slides: 1333 x 750 px).
+    step_values : sequence of int, optional
+        The step each path point stands for, when points are not every step (MNIST
+        weight snapshots every k training steps): the counter and the loss panel's
+        x axis then count training steps.
 
     Example
     -------
@@ -845,7 +856,7 @@ def animate(field, trajectories, style: str = "slides", frames: int = 300, sched
     >>> anim.save("race.mp4")
     """
     return RaceAnimation(field, trajectories, style=style, frames=frames, schedule=schedule, fps=fps,
-                         arrows=arrows, loss_panel=loss_panel, title=title, dpi=dpi)
+                         arrows=arrows, loss_panel=loss_panel, title=title, dpi=dpi, step_values=step_values)
 
 
 def render(field, trajectories, path, *, progress: bool = True, **kwargs) -> Path:
