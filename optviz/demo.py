@@ -8,8 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from . import api
+from .engine.sweep import lr_sweep, random_starts
+from .optim import LECTURE_FIVE
 from .views.save import save_figure
+from .views.sensitivity import sensitivity_figure
 
 __all__ = ["render_demo"]
 
@@ -33,3 +38,8 @@ def render_demo(out_dir: Path, style: str = "slides", frames: int = 200, progres
                       style=style)
     yield save_figure(api.plot("rosenbrock", kind="surface3d", style=style), out_dir / "rosenbrock_3d.png",
                       style=style)
+    # the lecture's open questions: gradient clipping for momentum, and how much tuning matters
+    yield save_figure(api.plot("cliff", kind="dashboard", style=style), out_dir / "cliff_clipping.png", style=style)
+    surface = api.field_of("rosenbrock")
+    result = lr_sweep(surface, list(LECTURE_FIVE), np.logspace(-5, 0, 41), random_starts(surface, 64), 300)
+    yield save_figure(sensitivity_figure(result, surface, style), out_dir / "rosenbrock_tuning.png", style=style)

@@ -114,10 +114,32 @@ def test_demo_renders_the_lecture_set(run, tmp_path):
     result = run("demo", "-o", str(tmp_path / "demo"), "--frames", "4", "--style", "paper", "--no-progress")
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in (tmp_path / "demo").iterdir())
-    assert {"rosenbrock.gif", "beale.gif", "saddle.gif", "rosenbrock.png", "saddle_newton.png"} <= set(files)
+    assert {"rosenbrock.gif", "beale.gif", "saddle.gif", "rosenbrock.png", "saddle_newton.png", "cliff_clipping.png",
+            "rosenbrock_tuning.png"} <= set(files)
     for name in files:
         with Image.open(tmp_path / "demo" / name) as img:
             assert img.size[0] > 300
             if name.endswith(".gif"):
                 assert img.n_frames == 4
     assert not [f for f in files if f.startswith(".")]  # no temporary files left behind
+
+
+def test_sweep_writes_a_figure_and_names_the_best_rates(run, tmp_path):
+    out = tmp_path / "tuning.png"
+    result = run("sweep", "beale", "--opt", "sgd", "--opt", "adam", "--num", "7", "--starts", "4", "--steps", "40",
+                 "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "sgd" in result.output and "best lr" in result.output
+    with Image.open(out) as img:
+        assert img.size[0] > 500
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--lr-min", "1", "--lr-max", "0.1"], "need 0 < --lr-min < --lr-max"),
+    (["--num", "0"], "--num must be > 0"),
+    (["--opt", "adamm"], "unknown optimizer 'adamm'"),
+])
+def test_sweep_bad_input(run, tmp_path, args, message):
+    os.chdir(tmp_path)
+    result = run("sweep", "rosenbrock", *args, "-o", "x.png")
+    assert result.exit_code == 2 and message in result.output and not (tmp_path / "x.png").exists()

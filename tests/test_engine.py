@@ -144,3 +144,23 @@ def test_clip_norm_is_per_configuration_in_a_batch():
     for b in range(2):
         one = run_batch(s, "sgd", {"lr": 1e-3, "clip_norm": 1.0}, starts[b:b + 1], 5)
         np.testing.assert_allclose(batched.xy[:, b], one.xy[:, 0], rtol=1e-13)
+
+
+def test_lr_sweep_rows_equal_separate_runs():
+    from optviz.engine.sweep import lr_sweep, random_starts
+
+    s = get_surface("rosenbrock")
+    starts = random_starts(s, 3, seed=1)
+    lrs = np.array([1e-4, 1e-3, 3e-2])
+    res = lr_sweep(s, ["momentum:momentum=0.8", "adam"], lrs, starts, 60)
+    assert res.final_loss.shape == (2, 3, 3) and res.labels[0] == "Momentum (γ=0.8)"
+    for j, lr in enumerate(lrs):
+        for k in range(3):
+            one = run_batch(s, "momentum", {"lr": float(lr), "momentum": 0.8}, starts[k:k + 1], 60)
+            if one.diverged_at[0] >= 0:
+                assert res.diverged[0, j, k] and np.isnan(res.final_loss[0, j, k])
+            else:
+                np.testing.assert_allclose(res.final_loss[0, j, k], one.loss[-1, 0], rtol=1e-12)
+    assert res.diverged[0, -1].all()              # momentum at 0.03 leaves Rosenbrock's box
+    assert not res.diverged[1].any()              # Adam's steps are bounded by its rate
+    assert set(res.best_lr()) == {"momentum", "adam"}

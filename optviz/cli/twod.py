@@ -118,6 +118,50 @@ def animate_command(function, opts, starts, steps, noise, seed, style, frames, f
     click.echo(f"wrote {path} ({anim.n_frames} frames)")
 
 
+@click.command("sweep")
+@click.argument("function")
+@click.option("--opt", "opts", multiple=True, metavar="SPEC",
+              help="Optimizer (its lr is swept), repeatable: --opt momentum:momentum=0.5. Default: the lecture's five.")
+@click.option("--lr-min", type=float, default=1e-5, show_default=True, help="Smallest learning rate.")
+@click.option("--lr-max", type=float, default=1.0, show_default=True, help="Largest learning rate.")
+@click.option("--num", type=int, default=41, show_default=True, callback=positive_int, help="Rates, log-spaced.")
+@click.option("--starts", "n_starts", type=int, default=64, show_default=True, callback=positive_int,
+              help="Random starts (seeded) per rate.")
+@click.option("--steps", type=int, default=300, show_default=True, callback=positive_int, help="Steps per run.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the starts.")
+@click.option("--style", default=None, help=STYLE_HELP)
+@click.option("-o", "--output", required=True, help="Output file: .png, .svg or .pdf.")
+def sweep_command(function, opts, lr_min, lr_max, num, n_starts, steps, seed, style, output):
+    """How much tuning matters: final loss against learning rate on FUNCTION.
+
+    Every (rate, start) pair of an optimizer is one row of a single batched run.
+
+    \b
+    Example:
+      optviz sweep rosenbrock -o tuning.png
+    """
+    import numpy as np
+
+    from ..engine.sweep import lr_sweep, random_starts
+    from ..io import check_writable
+    from ..optim import LECTURE_FIVE
+    from ..surfaces import get_surface
+    from ..views.save import save_figure
+    from ..views.sensitivity import sensitivity_figure
+
+    style = _check_style(style, "paper")
+    if not 0 < lr_min < lr_max:
+        raise OptvizError(f"need 0 < --lr-min < --lr-max, got {lr_min:g} and {lr_max:g}")
+    path = check_writable(check_extension(output, STILL_FORMATS))
+    surface = get_surface(function)
+    result = lr_sweep(surface, list(opts) or list(LECTURE_FIVE), np.logspace(np.log10(lr_min), np.log10(lr_max), num),
+                      random_starts(surface, n_starts, seed), steps)
+    save_figure(sensitivity_figure(result, surface, style), path, style=style)
+    for name, lr in result.best_lr().items():
+        click.echo(f"  {name:<12} best lr {lr:.3g}")
+    click.echo(f"wrote {path}")
+
+
 @click.command("demo")
 @click.option("-o", "--output", "out_dir", default="demo", show_default=True, help="Folder for the files.")
 @click.option("--style", default="slides", show_default=True, help=STYLE_HELP)
@@ -144,4 +188,4 @@ def _report(paths):
         click.echo(f"  {p.label:<40} {p.n_steps:>5} steps  {status}")
 
 
-COMMANDS = [plot_command, animate_command, demo_command]
+COMMANDS = [plot_command, animate_command, sweep_command, demo_command]

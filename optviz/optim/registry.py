@@ -152,14 +152,16 @@ def parse_spec(spec: str) -> Tuple[str, Dict[str, Any]]:
     return info.name, hyper
 
 
-def format_spec(name: str, hyperparams: Mapping[str, Any]) -> str:
-    """A short legend label: ``"Adam (lr=0.05, beta1=0.8)"``; defaults are left out
-    except the learning rate, which is always shown."""
+def format_spec(name: str, hyperparams: Mapping[str, Any], lr: bool = True) -> str:
+    """A short legend label: ``"Adam (η=0.05, β₁=0.8)"``; defaults are left out
+    except the learning rate, which is shown unless ``lr=False`` (e.g. when it is swept)."""
     info = get(name)
     shown = {"lr": info.defaults.get("lr")} if "lr" in info.defaults else {}
     shown.update({k: v for k, v in hyperparams.items() if info.defaults.get(k) != v})
     if "lr" in hyperparams:
         shown["lr"] = hyperparams["lr"]
+    if not lr:
+        shown.pop("lr", None)
     body = ", ".join(f"{_greek(k)}={_fmt(v)}" for k, v in shown.items())
     return f"{info.display} ({body})" if body else info.display
 
