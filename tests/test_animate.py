@@ -299,8 +299,8 @@ def test_gif_fps_limit(small, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("suffix,writer", [(".gif", "GifWriter"), (".mp4", "_Mp4Writer"),
-                                           (".html", "_HtmlWriter")])
+@pytest.mark.parametrize("suffix,writer", [(".gif", "GifWriter"), (".mp4", "Mp4Writer"),
+                                           (".html", "HtmlWriter")])
 def test_interrupted_render_leaves_no_file_and_keeps_the_old_one(small, tmp_path, monkeypatch, suffix, writer):
     target = tmp_path / f"race{suffix}"
     target.write_bytes(b"the good old file")
