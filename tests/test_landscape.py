@@ -286,7 +286,7 @@ def test_a_grid_too_large_is_refused_before_any_work(xy):
 
 
 def test_thinning_keeps_one_stride_and_the_last_snapshot():
-    from optviz.landscape.pipeline import _thin
+    from optviz.landscape.compute import _thin
 
     assert _thin(5, 200).tolist() == [0, 1, 2, 3, 4]
     idx = _thin(470, 200)
@@ -320,7 +320,7 @@ def test_pipeline_draws_a_run_like_any_surface(run_dir, data, tmp_path):
         assert np.isfinite(p.loss).all() and p.loss[-1] < p.loss[0]
     trajs = land.trajectories(order="run")
     assert [t.optimizer for t in trajs] == ["sgd", "adam"]
-    from optviz.landscape.pipeline import _pct
+    from optviz.landscape.compute import _pct
 
     assert f"off-plane: end {_pct(land.paths[0].residual_final)}, max {_pct(land.paths[0].residual_max)}" \
         in trajs[0].label

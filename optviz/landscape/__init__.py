@@ -6,8 +6,9 @@
 - :mod:`.grid`: loss and accuracy on a grid over a plane, many grid points per
   forward pass (first-layer linearity, ``torch.func.vmap``), memory estimated
   and checked first, cache helpers;
-- :mod:`.pipeline`: run folder -> plane -> grid -> :class:`~optviz.engine.Trajectory`
-  records -> the ordinary figures and animations, and the lecture figure.
+- :mod:`.compute`: run folder -> plane -> grid -> :class:`~optviz.engine.Trajectory`
+  records (a :class:`Landscape`, cached in the run folder);
+- :mod:`.pipeline`: a landscape -> the ordinary figures and animations, and the lecture figure.
 
 Torch is imported inside the functions, so importing this package is cheap.
 
@@ -15,8 +16,8 @@ Torch is imported inside the functions, so importing this package is cheap.
 >>> landscape_pipeline("runs/lecture", "out/landscape", plane="pca", grid=51)   # doctest: +SKIP
 """
 from .grid import GridTooLarge, PlaneEvaluator, evaluate_weights, loss_grid, pointwise_losses
-from .pipeline import (PLANES, Landscape, LandscapePath, compute_landscape, landscape_figures, landscape_pipeline,
-                       lecture_animation, lecture_figure, paths_figure)
+from .compute import PLANES, Landscape, LandscapePath, compute_landscape
+from .pipeline import landscape_figures, landscape_pipeline, lecture_animation, lecture_figure, paths_figure
 from .plane import Plane, Projection, filter_normalize, pca_plane, points_plane, random_plane
 
 __all__ = ["PLANES", "Plane", "Projection", "pca_plane", "random_plane", "points_plane", "filter_normalize",
