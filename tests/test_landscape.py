@@ -330,7 +330,7 @@ def test_pipeline_draws_a_run_like_any_surface(run_dir, data, tmp_path):
     # the cache: same options -> no recomputation; another grid -> a new entry
     t0 = time.perf_counter()
     again = compute_landscape(run_dir, grid=7, subset=60, data=data)
-    assert again.from_cache and time.perf_counter() - t0 < 2.0
+    assert again.from_cache and time.perf_counter() - t0 < 10.0  # no recomputation (generous: CI load)
     np.testing.assert_array_equal(again.loss, land.loss)
     np.testing.assert_array_equal(again.paths[1].xy, land.paths[1].xy)
     assert not compute_landscape(run_dir, grid=5, subset=60, data=data).from_cache

@@ -342,7 +342,7 @@ def test_grad_of_ten_thousand_points_is_one_fast_call():
     xy = random_points(s, 10_000)
     s.grad(xy)
     best = min(_timed(s.grad, xy) for _ in range(3))
-    assert best < 0.02, f"grad on (10000, 2) took {best * 1e3:.1f} ms"  # ~0.5 ms measured; a loop takes ~1 s
+    assert best < 0.2, f"grad on (10000, 2) took {best * 1e3:.1f} ms"  # ~0.5 ms measured; a point loop takes ~1 s (margin: CI load)
 
 
 def _timed(fun, arg) -> float:
