@@ -74,7 +74,8 @@ def plot_command(function, opts, starts, steps, noise, seed, style, kind, output
         raise UnknownName("plot kind", kind, api.PLOT_KINDS)
     path = check_writable(check_extension(output, STILL_FORMATS))
     surface, paths = _run(function, opts, starts, steps, noise, seed)
-    fig = api.plot(surface, paths, kind=kind, style=style)
+    extra = {"title": _noisy_title(surface, noise, seed)} if noise and kind != "gradient" else {}
+    fig = api.plot(surface, paths, kind=kind, style=style, **extra)
     save_figure(fig, path, style=style)
     _report(paths)
     click.echo(f"wrote {path}")
@@ -112,7 +113,8 @@ def animate_command(function, opts, starts, steps, noise, seed, style, frames, f
     if fps <= 0:
         raise OptvizError(f"--fps must be > 0, got {fps:g}")
     surface, paths = _run(function, opts, starts, steps, noise, seed)
-    anim = animate(surface, paths, style=style, frames=frames, schedule=schedule, fps=fps, arrows=arrow_kinds)
+    anim = animate(surface, paths, style=style, frames=frames, schedule=schedule, fps=fps, arrows=arrow_kinds,
+                   title=_noisy_title(surface, noise, seed) if noise else None)
     anim.save(path, progress=not no_progress)
     _report(paths)
     click.echo(f"wrote {path} ({anim.n_frames} frames)")
@@ -180,6 +182,13 @@ def demo_command(out_dir, style, frames, no_progress):
     style = _check_style(style, "slides")
     for path in render_demo(Path(out_dir), style=style, frames=frames, progress=not no_progress):
         click.echo(f"wrote {path}")
+
+
+def _noisy_title(surface, noise, seed) -> str:
+    """The field's title, saying that the gradients were noisy (a figure must not hide it)."""
+    from ..views.stills import field_title
+
+    return f"{field_title(surface)}   (gradient noise σ={noise:g}, seed {seed})"
 
 
 def _report(paths):
