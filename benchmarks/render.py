@@ -59,10 +59,10 @@ def run_funcanimation(anim, path: Path) -> float:
     from matplotlib.animation import FuncAnimation, PillowWriter
 
     t = time.perf_counter()
-    with anim._scene() as scene:        # the same figure, artists and update function
+    with anim.scene() as scene:        # the same figure, artists and update function
         fa = FuncAnimation(scene.fig, scene.set_frame, frames=range(anim.n_frames), blit=True,
                            cache_frame_data=False)
-        fa.save(path, writer=PillowWriter(fps=anim.fps), dpi=scene.fig.dpi)   # _scene holds the style
+        fa.save(path, writer=PillowWriter(fps=anim.fps), dpi=scene.fig.dpi)   # scene() holds the style
     return time.perf_counter() - t
 
 
