@@ -1,4 +1,5 @@
-"""The benchmark scripts still run (tiny sizes) and end with their ratio line.
+"""The benchmark scripts still run (tiny sizes) and end with their ratio line
+(mnist_epoch.py needs a full MNIST epoch, so it is left to a manual run).
 
 They measure nothing here; this only keeps them from rotting as the library changes.
 The real measurements are in the README (run each script without arguments).
