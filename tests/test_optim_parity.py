@@ -307,3 +307,28 @@ def test_adapter_state_never_aliases_gradients_written_in_place(name, hyper):
         opt.step()
         for p, rp in zip(params, ref_params):
             assert_close(p.detach(), rp.detach(), f"{name} with in-place gradients, step {t + 1}")
+
+
+def test_adapter_keeps_the_step_count_when_a_gradient_appears_late():
+    """A parameter without a gradient at first (frozen, unused) joins later: Adam's bias
+    correction of the others must go on from their own count, not restart."""
+    a = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    opt = TorchOptimizer([b, a], "adam", lr=0.1)   # b first: it has no state at the first steps
+    for _ in range(3):
+        a.grad = torch.ones(3, dtype=torch.float64)
+        opt.step()
+    b.grad = torch.ones(2, dtype=torch.float64)
+    a.grad = torch.ones(3, dtype=torch.float64)
+    opt.step()
+    assert opt.state[a]["step"] == 4
+
+
+def test_adapter_refuses_sparse_gradients_clearly():
+    from optviz.errors import OptvizError
+
+    w = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    opt = TorchOptimizer([w], "sgd", lr=0.1)
+    w.grad = torch.zeros(4, dtype=torch.float64).to_sparse()
+    with pytest.raises(OptvizError, match="sparse"):
+        opt.step()

@@ -15,7 +15,10 @@ rely on:
 - ``step(closure)``, and ``torch.nn.utils.clip_grad_norm_`` beside it.
 
 Each group's optimizer runs on the group's whole list of parameters at once, so
-transforms that look at all of them (global-norm clipping) see all of them.
+transforms that look at all of them (global-norm clipping) see all of them. One
+consequence: the step count is shared by a group (torch keeps one per
+parameter). They differ only for a parameter whose first gradient arrives after
+the others have stepped; its bias correction then starts at the group's count.
 """
 from __future__ import annotations
 
@@ -78,6 +81,8 @@ class TorchOptimizer(torch.optim.Optimizer):
                 loss = closure()
 
         for group, params, core in active:
+            if closure is None and any(p.grad.is_sparse for p in params):
+                raise OptvizError(f"{self.optimizer_name}: sparse gradients are not supported")
             if closure is not None:  # the closure may have left some gradients unset
                 params = [p for p in params if p.grad is not None]
                 core = self._core_for(group, params)
@@ -140,7 +145,9 @@ class TorchOptimizer(torch.optim.Optimizer):
             name = names[path]
             if per_param:
                 return [self.state[p].get(name, v) if p in self.state else v for p, v in zip(params, value)]
-            saved = self.state[params[0]].get(name) if params[0] in self.state else None
+            # a shared value (the step count): from any parameter that has one, so a
+            # parameter whose gradient appears late does not reset the group's count
+            saved = next((self.state[p][name] for p in params if p in self.state and name in self.state[p]), None)
             return value if saved is None else saved
         return map_leaves(template, leaf)
 
