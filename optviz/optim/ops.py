@@ -106,7 +106,7 @@ def scaled_ratio(num, sq, root_scale=1.0, eps=0.0, out_scale=1.0):
         if root_scale != 1.0:
             d.mul_(root_scale)
         d.add_(eps)
-        out = num / d
+        out = namespace(num).div(num, d, out=d)  # into d's fresh memory: one allocation, not two
         return out.mul_(out_scale) if out_scale != 1.0 else out
     d = namespace(sq).sqrt(sq)
     d = d * root_scale + eps
