@@ -19,6 +19,8 @@ from .views.sensitivity import sensitivity_figure
 __all__ = ["render_demo"]
 
 NEWTON_VS_SADDLE = ["sgd:lr=0.05", "momentum:lr=0.05,momentum=0.9", "adam:lr=0.05", "newton", "saddle_free_newton"]
+#: The lecture's "next steps" beside Adam (rates from benchmarks/tune_presets.py; Adadelta at the paper's 1).
+NEXT_STEPS = ["adam:lr=0.1", "rmsprop:lr=0.05", "adadelta:lr=1", "nadam:lr=0.1"]
 
 
 def render_demo(out_dir: Path, style: str = "slides", frames: int = 200, progress: bool = True) -> Iterator[Path]:
@@ -38,6 +40,9 @@ def render_demo(out_dir: Path, style: str = "slides", frames: int = 200, progres
                       style=style)
     yield save_figure(api.plot("rosenbrock", kind="surface3d", style=style), out_dir / "rosenbrock_3d.png",
                       style=style)
+    next_steps = api.race("rosenbrock", NEXT_STEPS, steps=400)
+    yield save_figure(api.plot("rosenbrock", next_steps, kind="dashboard", style=style),
+                      out_dir / "rosenbrock_next_steps.png", style=style)
     # the lecture's open questions: gradient clipping for momentum, and how much tuning matters
     yield save_figure(api.plot("cliff", kind="dashboard", style=style), out_dir / "cliff_clipping.png", style=style)
     surface = api.field_of("rosenbrock")

@@ -115,7 +115,7 @@ def test_demo_renders_the_lecture_set(run, tmp_path):
     assert result.exit_code == 0, result.output
     files = sorted(p.name for p in (tmp_path / "demo").iterdir())
     assert {"rosenbrock.gif", "beale.gif", "saddle.gif", "rosenbrock.png", "saddle_newton.png", "cliff_clipping.png",
-            "rosenbrock_tuning.png"} <= set(files)
+            "rosenbrock_tuning.png", "rosenbrock_next_steps.png"} <= set(files)
     for name in files:
         with Image.open(tmp_path / "demo" / name) as img:
             assert img.size[0] > 300
