@@ -254,3 +254,15 @@ def test_defaults_equal_torch_optim():
                 assert theirs["betas"][int(key[-1]) - 1] == value, (name, key)
             elif key in theirs:
                 assert theirs[key] == value, (name, key)
+
+
+def test_torch_reference_refuses_what_torch_cannot_do():
+    from optviz.errors import OptvizError
+    from optviz.optim.torch_reference import has_reference, torch_optimizer
+
+    w = [torch.zeros(2, requires_grad=True)]
+    with pytest.raises(OptvizError, match="eps_root"):
+        torch_optimizer(w, "adam", eps_root=1e-8)
+    with pytest.raises(OptvizError, match="no torch.optim counterpart"):
+        torch_optimizer(w, "lion")
+    assert has_reference("adam") and not has_reference("lion")

@@ -171,9 +171,6 @@ class TorchOptimizer(torch.optim.Optimizer):
         super().load_state_dict(state_dict)
         self._cores.clear()  # rebuilt from self.state at the next step
 
-    def add_param_group(self, param_group):
-        super().add_param_group(param_group)
-
     def __repr__(self):
         return f"TorchOptimizer[{self.optimizer_name}]" + super().__repr__()[len(type(self).__name__):]
 

@@ -12,7 +12,7 @@ import torch
 from ..errors import OptvizError
 from . import registry
 
-__all__ = ["torch_optimizer", "has_reference", "STATE_NAMES"]
+__all__ = ["torch_optimizer", "has_reference"]
 
 
 def _betas(h):
@@ -33,10 +33,6 @@ _BUILDERS: Dict[str, Callable] = {
     "adadelta": lambda p, h: torch.optim.Adadelta(p, **h),
 }
 
-#: state names that differ between the core (key) and torch (value); others are equal
-STATE_NAMES = {"mu_product": "mu_product"}
-
-
 def has_reference(name: str) -> bool:
     return name in _BUILDERS
 
@@ -48,9 +44,8 @@ def torch_optimizer(params, name: str, foreach: bool = False, **hyperparams) -> 
     if name not in _BUILDERS:
         raise OptvizError(f"{name} has no torch.optim counterpart; those with one: {', '.join(_BUILDERS)}")
     h = dict(info.defaults, **hyperparams)
-    h.pop("eps_root", None)
-    if h.get("eps_root"):
-        raise OptvizError("torch.optim.Adam has no eps_root")
+    if h.pop("eps_root", 0.0):
+        raise OptvizError("torch.optim.Adam has no eps_root (epsilon inside the square root)")
     if name in ("momentum", "nesterov"):
         h.pop("nesterov", None)
     if name == "amsgrad":

@@ -49,11 +49,6 @@ def _stateless(fn: Callable[[Any, Any], Any]) -> GradientTransformation:
 
 # --- regularisation and clipping -------------------------------------------------
 
-def identity() -> GradientTransformation:
-    """Pass updates through unchanged (a switched-off piece; :func:`chain` drops it)."""
-    return IDENTITY
-
-
 def add_l2_penalty(weight_decay: Scalar) -> GradientTransformation:
     """Coupled weight decay (L2 penalty in the loss): ``u <- u + lambda * theta``.
 
