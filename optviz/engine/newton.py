@@ -17,7 +17,7 @@ from typing import Dict, Mapping, Tuple
 import numpy as np
 
 from ..errors import InvalidValue, OptvizError, UnknownName
-from .race import BatchRecord, _check_steps, escape_box
+from .race import BatchRecord, _check_steps, escape_box, inside
 
 __all__ = ["METHODS", "run_batch", "parse_spec", "label"]
 
@@ -75,24 +75,22 @@ def run_batch(surface, name: str, hyper: Mapping[str, float], starts, steps: int
     box = escape_box(surface.domain)
     xs = np.empty((steps + 1, B, 2)); losses = np.empty((steps + 1, B)); grads = np.full((steps + 1, B, 2), np.nan)
     updates = np.zeros((steps, B, 2))
-    xs[0], losses[0] = x, surface.value(x)
+    xs[0] = x
     diverged_at = np.full(B, -1)
     alive = np.ones(B, dtype=bool)
     with np.errstate(all="ignore"):
         for t in range(steps):
-            g = surface.grad(x)
+            losses[t], g = surface.value_and_grad(x)
             try:
                 u = -p["lr"] * _direction(name, surface.hessian(x), g, p.get("damping", 0.0))
             except np.linalg.LinAlgError:  # a singular Hessian somewhere in the batch
                 u = np.full_like(x, np.nan)
             x_new = x + u
-            left = alive & ~(np.isfinite(x_new).all(axis=1)
-                             & (box[0, 0] <= x_new[:, 0]) & (x_new[:, 0] <= box[0, 1])
-                             & (box[1, 0] <= x_new[:, 1]) & (x_new[:, 1] <= box[1, 1]))
+            left = alive & ~inside(x_new, box)
             diverged_at[left] = t + 1
             alive &= ~left
             x = np.where(alive[:, None], x_new, x)
             grads[t], updates[t] = g, np.where(alive[:, None], u, 0.0)
-            xs[t + 1], losses[t + 1] = x, surface.value(x)
-    grads[steps] = surface.grad(x)
+            xs[t + 1] = x
+    losses[steps], grads[steps] = surface.value_and_grad(x)
     return BatchRecord(xs, losses, grads, updates, {}, diverged_at)

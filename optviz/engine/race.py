@@ -41,6 +41,12 @@ class BatchRecord:
         return self.xy[-1]
 
 
+def inside(x: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """(B,) which rows of ``x`` (B, 2) are finite and inside ``box`` [[x0, x1], [y0, y1]]."""
+    return (np.isfinite(x).all(axis=1) & (box[0, 0] <= x[:, 0]) & (x[:, 0] <= box[0, 1])
+            & (box[1, 0] <= x[:, 1]) & (x[:, 1] <= box[1, 1]))
+
+
 def escape_box(domain, margin: float = 2.0) -> np.ndarray:
     """The domain widened by ``margin`` times its size on every side: [[x0, x1], [y0, y1]]."""
     (x0, x1), (y0, y1) = domain
@@ -78,7 +84,7 @@ def run_batch(surface, name: str, hyperparams: Mapping[str, object], starts: np.
     xs = np.empty((T1, B, 2)); losses = np.empty((T1, B)); grads = np.full((T1, B, 2), np.nan)
     updates = np.zeros((max(T1 - 1, 0), B, 2))
     buffers: Dict[str, np.ndarray] = {}
-    xs[0], losses[0] = x, surface.value(x)
+    xs[0] = x
     diverged_at = np.full(B, -1)
     alive = np.ones(B, dtype=bool)
     if record:
@@ -86,26 +92,28 @@ def run_batch(surface, name: str, hyperparams: Mapping[str, object], starts: np.
 
     with np.errstate(all="ignore"):  # diverging rows overflow; they are caught below
         for t in range(steps):
-            g = surface.grad(optim.evaluation_point(tx, x, state))
+            point = optim.evaluation_point(tx, x, state)
+            if point is x:  # the gradient is taken where we stand: loss and gradient in one pass
+                loss, g = surface.value_and_grad(x)
+            else:           # look-ahead: the gradient elsewhere, the loss (if recorded) here
+                loss, g = (surface.value(x) if record else None), surface.grad(point)
             if noise_seq is not None:
                 g = g + noise_seq[t]
             u, state = tx.update(g, state, x)
             x_new = x + u
-            left = alive & ~(np.isfinite(x_new).all(axis=1)
-                             & (x_new[:, 0] >= box[0, 0]) & (x_new[:, 0] <= box[0, 1])
-                             & (x_new[:, 1] >= box[1, 0]) & (x_new[:, 1] <= box[1, 1]))
+            left = alive & ~inside(x_new, box)
             diverged_at[left] = t + 1
             alive &= ~left
             x = np.where(alive[:, None], x_new, x)
             if record:
-                grads[t] = g
+                losses[t], grads[t] = loss, g
                 updates[t] = np.where(alive[:, None], u, 0.0)
-                xs[t + 1], losses[t + 1] = x, surface.value(x)
+                xs[t + 1] = x
                 _record_buffers(buffers, state, x.shape, T1, t + 1)
-    if not record:
-        xs[0], losses[0] = x, surface.value(x)
+    if record:
+        losses[steps], grads[steps] = surface.value_and_grad(x)
     else:
-        grads[steps] = surface.grad(x)
+        xs[0], losses[0] = x, surface.value(x)
     return BatchRecord(xs, losses, grads, updates, buffers, diverged_at)
 
 
