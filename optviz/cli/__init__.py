@@ -17,15 +17,16 @@ from ..errors import OptvizError
 
 
 class _Group(click.Group):
-    """Turns bad input (optviz's own errors and click's usage errors) into one line,
-    ``Error: ...``, and exit code 2: no traceback, no usage banner to scroll past."""
+    """Turns optviz's own errors and click's usage errors into one line, ``Error: ...``,
+    and the error's exit code (2: bad input, 1: a runtime failure): no traceback, no
+    usage banner to scroll past."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except OptvizError as exc:
             click.echo(f"Error: {exc}", err=True)
-            ctx.exit(2)
+            ctx.exit(exc.exit_code)
         except click.UsageError as exc:
             hint = f" (see 'optviz {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else ""
             click.echo(f"Error: {exc.format_message()}{hint}", err=True)
