@@ -67,7 +67,7 @@ def run_dir(tmp_path_factory, data) -> Path:
 
     path = tmp_path_factory.mktemp("runs") / "tiny"
     config = TrainConfig(optimizers=["sgd:lr=0.05", "adam:lr=0.003"], epochs=1, batch_size=32, val_size=200,
-                         snapshot_every=2, snapshot_val_size=32, seeds=[0])
+                         snapshots="dense", snapshot_every=2, snapshot_val_size=32, seeds=[0])
     train(config, path, data=data)
     return path
 
@@ -413,11 +413,19 @@ def test_snapshots_of_different_models_are_refused(run_dir, data, tmp_path):
 
 
 def test_nan_in_a_path_cuts_it_and_marks_it_diverged(run_dir, data, tmp_path):
+    from optviz.mnist.snapshots import read_chunk, read_origin, write_chunk
+
     run = copy_run(run_dir, tmp_path)
-    f = run / "snapshots" / "adam-s0" / "epoch-0001.pt"
-    chunk = torch.load(f)
-    chunk["weights"][3:] = float("nan")                             # steps 6, 8
-    torch.save(chunk, f)
+    def spoil(name, rows):
+        folder = run / "snapshots" / name
+        origin = read_origin(folder)
+        chunk = read_chunk(folder / "epoch-0001.npz", origin)
+        chunk["weights"][rows] = float("nan")
+        (folder / "epoch-0001.npz").unlink()
+        write_chunk(folder, 1, chunk["steps"], chunk["weights"], chunk["batch_loss"], chunk["val_loss"],
+                    "float16", origin)
+
+    spoil("adam-s0", slice(3, None))                                # steps 6, 8
     land = compute_landscape(run, grid=5, subset=20, data=data)
     sgd, adam = land.paths
     assert sgd.diverged_step is None and adam.diverged_step == 6
@@ -427,10 +435,7 @@ def test_nan_in_a_path_cuts_it_and_marks_it_diverged(run_dir, data, tmp_path):
     assert traj.diverged_at == 2 and "diverged at step 6" in traj.label
     # every snapshot NaN: that path is left out; all of them: a clear error
     for name in ("sgd-s0", "adam-s0"):
-        f = run / "snapshots" / name / "epoch-0001.pt"
-        chunk = torch.load(f)
-        chunk["weights"][:] = float("nan")
-        torch.save(chunk, f)
+        spoil(name, slice(None))
     with pytest.raises(OptvizError, match="non-finite weights from its first snapshot"):
         compute_landscape(run, grid=5, subset=20, data=data)
 

@@ -56,7 +56,8 @@ def test_train_report_and_resume(data_dir, tmp_path, monkeypatch):
     assert "| SGD (η=0.05) |" in r.output and "| Adam (η=0.003) |" in r.output and "± " in r.output
     for name in ("config.json", "state.json", "metrics.jsonl", "epochs.csv", "steps.csv", "summary.md",
                  "figures/curves_epoch.png", "figures/curves_time.png", "figures/step_loss.png",
-                 "checkpoints/adam-s1.pt", "snapshots/sgd-s0/meta.json", "snapshots/sgd-s0/epoch-0002.pt"):
+                 "checkpoints/adam-s1.pt", "snapshots/sgd-s0/meta.json", "snapshots/sgd-s0/epoch-0002.npz",
+                 "snapshots/sgd-s0/origin.npz"):
         assert (out / name).is_file(), name
     config = RunDir.open(out).config()
     assert config["preset"] == "quick" and config["seeds"] == [0, 1] and config["epochs"] == 2
@@ -67,20 +68,21 @@ def test_train_report_and_resume(data_dir, tmp_path, monkeypatch):
 
     # Ctrl-C in the middle of the second epoch, then --resume
     calls = []
-    real = train_mod._Trainer._train_epoch
+    trainer_cls = train_mod._StackedTrainer  # the default trainer for these settings
+    real = trainer_cls.train_epoch
 
-    def stop_on_fourth(self, run):
-        calls.append(run.label)
-        if len(calls) == 4:
+    def stop_in_second_epoch(self, runs, epoch):
+        calls.append(epoch)
+        if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(self, run)
+        return real(self, runs, epoch)
 
-    monkeypatch.setattr(train_mod._Trainer, "_train_epoch", stop_on_fourth)
+    monkeypatch.setattr(trainer_cls, "train_epoch", stop_in_second_epoch)
     out2 = tmp_path / "run2"
     r = invoke("mnist", "--preset", "quick", "--data-dir", data_dir, *SMALL, "--epochs", 2,
                "--opt", "sgd:lr=0.05", "--opt", "adam:lr=0.003", "--no-figures", "-o", out2)
     assert r.exit_code == 130 and "--resume" in r.output and (out2 / "summary.md").is_file()
-    monkeypatch.setattr(train_mod._Trainer, "_train_epoch", real)
+    monkeypatch.setattr(trainer_cls, "train_epoch", real)
     one_line_error(invoke("mnist", "--resume", out2, "--opt", "sgd"), "drop --opt")
     r = invoke("mnist", "--resume", out2, "-q", "--no-figures")
     assert r.exit_code == 0, r.output

@@ -89,7 +89,7 @@ def data() -> MNISTData:
 
 def config(**kw) -> TrainConfig:
     base = dict(optimizers=["sgd:lr=0.05", "adam:lr=0.003"], epochs=2, batch_size=32, seeds=[0],
-                snapshot_every=3, snapshot_val_size=32, val_size=N_VAL)
+                snapshots="dense", snapshot_every=3, snapshot_dtype="float32", snapshot_val_size=32, val_size=N_VAL)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -196,7 +196,8 @@ def test_same_initial_weights_and_batch_order(data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_mod, "epoch_batches", recording)
     opts = ["sgd:lr=0.05", "momentum:lr=0.05", "adam:lr=0.003"]
-    train(config(optimizers=opts, seeds=[0, 1]), tmp_path / "run", data=data)
+    # the stacked trainer shares one batch per seed by construction (tests/test_stacked.py: same numbers)
+    train(config(optimizers=opts, seeds=[0, 1], trainer="sequential"), tmp_path / "run", data=data)
     assert len(calls) == 3 * 2 * 2  # optimizers x seeds x epochs
     by_key = {}
     for seed, epoch, labels in calls:
@@ -301,23 +302,31 @@ def test_divergence_is_marked_and_the_others_go_on(data, tmp_path):
     write_report(run.path)  # NaN-free figures from a diverged comparison
 
 
-def test_ctrl_c_keeps_everything_so_far(data, tmp_path):
+@pytest.mark.parametrize("trainer", ["sequential", "stacked"])
+def test_ctrl_c_keeps_everything_so_far(data, tmp_path, trainer):
     def stop(kind, info):
         if kind == "step" and info["run"] == "adam-s0" and info["step"] == 12:  # mid epoch 2
             raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted) as exc:
-        train(config(epochs=3), tmp_path / "run", data=data, callback=stop)
+        train(config(epochs=3, trainer=trainer), tmp_path / "run", data=data, callback=stop)
     assert isinstance(exc.value, KeyboardInterrupt) and exc.value.run_dir == tmp_path / "run"
     run = RunDir.open(tmp_path / "run")
     state = run.read_state()
-    assert state["status"] == "interrupted"
-    assert {k: (v["status"], v["epoch"]) for k, v in state["runs"].items()} == {
-        "sgd-s0": ("interrupted", 2), "adam-s0": ("interrupted", 1)}
-    assert [(r["run"], r["epoch"]) for r in run.records("epoch")][-2:] == [("adam-s0", 1), ("sgd-s0", 2)]
+    assert state["status"] == "interrupted" and state["wall_clock"] > 0
     partial = [r for r in run.records("steps") if r.get("partial")]
-    assert [(r["run"], r["epoch"], len(r["loss"])) for r in partial] == [("adam-s0", 2, 4)]  # updates 9..12
-    assert run.load_checkpoint("adam-s0")["epoch"] == 1 and run.load_checkpoint("sgd-s0")["epoch"] == 2
+    if trainer == "sequential":  # runs take their epochs in turn: sgd had finished epoch 2
+        assert {k: (v["status"], v["epoch"]) for k, v in state["runs"].items()} == {
+            "sgd-s0": ("interrupted", 2), "adam-s0": ("interrupted", 1)}
+        assert [(r["run"], r["epoch"]) for r in run.records("epoch")][-2:] == [("adam-s0", 1), ("sgd-s0", 2)]
+        assert [(r["run"], r["epoch"], len(r["loss"])) for r in partial] == [("adam-s0", 2, 4)]  # updates 9..12
+        assert run.load_checkpoint("adam-s0")["epoch"] == 1 and run.load_checkpoint("sgd-s0")["epoch"] == 2
+    else:                        # runs step together: both are in epoch 2
+        assert {k: (v["status"], v["epoch"]) for k, v in state["runs"].items()} == {
+            "sgd-s0": ("interrupted", 1), "adam-s0": ("interrupted", 1)}
+        assert sorted((r["run"], r["epoch"], len(r["loss"])) for r in partial) == [("adam-s0", 2, 4),
+                                                                                   ("sgd-s0", 2, 4)]
+        assert run.load_checkpoint("adam-s0")["epoch"] == run.load_checkpoint("sgd-s0")["epoch"] == 1
     assert "stopped after epoch" in run.summary_path.read_text()
     assert load_snapshots(run.path)["adam-s0"].steps.tolist() == [0, 3, 6, 9]
     paths = write_report(run.path)
@@ -327,7 +336,10 @@ def test_ctrl_c_keeps_everything_so_far(data, tmp_path):
 
     # Ctrl-C while evaluating, too
     calls = []
-    real = train_mod.evaluate
+    import optviz.mnist.train as tm
+
+    owner, name = (tm, "evaluate") if trainer == "sequential" else (tm._StackedTrainer, "_eval_all")
+    real = getattr(owner, name)
 
     def evaluate(*a, **kw):
         calls.append(1)
@@ -335,20 +347,19 @@ def test_ctrl_c_keeps_everything_so_far(data, tmp_path):
             raise KeyboardInterrupt
         return real(*a, **kw)
 
-    import optviz.mnist.train as tm
-
-    tm_evaluate = tm.evaluate
     try:
-        tm.evaluate = evaluate
+        setattr(owner, name, evaluate)
         with pytest.raises(TrainingInterrupted):
-            train(config(epochs=2, snapshot_every=0), tmp_path / "run2", data=data)
+            train(config(epochs=2, snapshot_every=0, trainer=trainer), tmp_path / "run2", data=data)
     finally:
-        tm.evaluate = tm_evaluate
+        setattr(owner, name, real)
     assert RunDir.open(tmp_path / "run2").read_state()["status"] == "interrupted"
 
 
-def test_resume_after_interrupt_is_bit_identical(data, tmp_path):
-    cfg = dict(optimizers=["momentum:lr=0.05", "adam:lr=0.003", "adagrad:lr=0.05"], epochs=3, seeds=[0, 1])
+@pytest.mark.parametrize("trainer", ["sequential", "stacked"])
+def test_resume_after_interrupt_is_bit_identical(data, tmp_path, trainer):
+    cfg = dict(optimizers=["momentum:lr=0.05", "adam:lr=0.003", "adagrad:lr=0.05"], epochs=3, seeds=[0, 1],
+               trainer=trainer)
     train(config(**cfg), tmp_path / "straight", data=data)
 
     def stop(kind, info):
@@ -401,7 +412,7 @@ def test_resume_to_more_epochs_equals_a_longer_run(data, tmp_path):
 def test_real_mnist_one_short_epoch(tmp_path):
     sources.ensure_dataset("mnist", tmp_path / "data", source=SHARED_MNIST)
     c = TrainConfig(optimizers=["sgd:lr=0.01", "adam:lr=0.001"], epochs=1, subset=3000, eval_subset=1000,
-                    data_dir=str(tmp_path / "data"), snapshot_every=25)
+                    data_dir=str(tmp_path / "data"), snapshots="dense", snapshot_every=25)
     result = train(c, tmp_path / "run")
     acc = {r["run"]: r["val_acc"] for r in RunDir.open(result.run_dir).records("epoch") if r["epoch"] == 1}
     assert acc["adam-s0"] > 0.8 and acc["sgd-s0"] > 0.5  # 94 steps of the lecture's protocol

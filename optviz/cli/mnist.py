@@ -79,8 +79,8 @@ _style_option = click.option("--style", default="paper", show_default=True, call
 
 # Options that define a comparison; with --resume the saved ones are used.
 _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model", "dataset", "subset",
-                     "eval_subset", "val_size", "schedule", "clip_norm", "weight_decay", "snapshot_every",
-                     "threads", "dtype", "device", "out")
+                     "eval_subset", "val_size", "schedule", "clip_norm", "weight_decay", "snapshots",
+                     "snapshot_every", "trainer", "threads", "dtype", "device", "out")
 
 
 @click.command("mnist")
@@ -113,10 +113,17 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
               help="Clip the gradient's global norm to this before every step.")
 @click.option("--weight-decay", type=_Number(float, 0), default=None,
               help="weight_decay for every optimizer that has one (a spec's own value wins).")
+@click.option("--snapshots", default=None, callback=_choice("snapshot policy", lambda: ("landscape", "dense", "none")),
+              metavar="[landscape|dense|none]",
+              help="Weight snapshots for the loss landscape: landscape (the default: dense early, 2 per epoch; "
+                   "~40 MB per seed for the lecture), dense (every --snapshot-every steps), none.")
 @click.option("--snapshot-every", type=_Number(int, 0), default=None, metavar="K",
-              help="Save the weights every K steps, for the loss landscape (0: never; lecture: 50).")
+              help="Dense snapshots: the weights every K steps (0: none).")
+@click.option("--trainer", default=None, callback=_choice("trainer", lambda: ("auto", "stacked", "sequential")),
+              metavar="[auto|stacked|sequential]",
+              help="stacked: all runs as one batched model (the default where it applies); sequential: one by one.")
 @click.option("--threads", type=_Number(int, 0, strict=True), default=None,
-              help="torch threads while training (default 1: batch-32 steps are too small to split).")
+              help="torch threads while training (default: 1 sequential, all cores stacked).")
 @click.option("--dtype", default=None, callback=_choice("dtype", lambda: ("float32", "float64")),
               metavar="[float32|float64]", help="Precision (float64 for exact comparisons).")
 @click.option("--device", default=None, help="torch device, e.g. cpu or cuda.")
@@ -131,8 +138,8 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no per-epoch lines.")
 @click.pass_context
 def mnist(ctx, preset, opt, reference, epochs, batch_size, seeds, model, dataset, data_dir, subset, eval_subset,
-          val_size, schedule, clip_norm, weight_decay, snapshot_every, threads, dtype, device, out, resume, style,
-          no_figures, landscape, quiet):
+          val_size, schedule, clip_norm, weight_decay, snapshots, snapshot_every, trainer, threads, dtype, device,
+          out, resume, style, no_figures, landscape, quiet):
     """Train optimizers side by side on MNIST and save curves, a table and weight snapshots.
 
     Every optimizer starts from the same initial weights and sees the same batches;
@@ -167,12 +174,17 @@ def mnist(ctx, preset, opt, reference, epochs, batch_size, seeds, model, dataset
     else:
         from ..mnist.presets import preset_config
 
+        if snapshot_every is not None and snapshots is None:  # --snapshot-every K says: dense (0: none)
+            snapshots = "dense" if snapshot_every else "none"
         config = preset_config(
             preset, optimizers=list(opt) or None, reference=reference, epochs=epochs, batch_size=batch_size,
             seeds=seeds, model=model, dataset=dataset, data_dir=str(data_dir) if data_dir else None, subset=subset,
             eval_subset=eval_subset, val_size=val_size, schedule=schedule, clip_norm=clip_norm,
-            weight_decay=weight_decay,            snapshot_every=snapshot_every, num_threads=threads, dtype=dtype, device=device)
+            weight_decay=weight_decay, snapshots=snapshots, snapshot_every=snapshot_every, trainer=trainer,
+            num_threads=threads, dtype=dtype, device=device)
         config.validate()
+        if landscape and not config.snapshot_policy().active:
+            raise OptvizError("--landscape needs weight snapshots: drop --snapshots none / --snapshot-every 0")
         run_dir = out if out is not None else _default_run_dir()
         action = lambda: train(config, run_dir, log=log, progress=not quiet)  # noqa: E731
     try:
@@ -207,7 +219,10 @@ def _default_run_dir() -> Path:
 
 
 def _print_paths(run_dir: Path, paths: dict) -> None:
-    click.echo(f"run folder: {run_dir}")
+    from ..mnist.results import disk_usage
+
+    total = sum(b for _, _, b in disk_usage(run_dir))
+    click.echo(f"run folder: {run_dir} ({_megabytes(total)}; `optviz runs du {run_dir}` shows what takes the space)")
     for key, path in paths.items():
         click.echo(f"  {key:<13} {path}")
 
@@ -232,4 +247,34 @@ def report_command(run_dir, style, no_figures):
     _print_paths(run_dir, paths)
 
 
-COMMANDS = [mnist, report_command]
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 1e5 else f"{n / 1e3:,.0f} kB"
+
+
+@click.group("runs")
+def runs():
+    """Look after run and study folders."""
+
+
+@runs.command("du")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def du(run_dir):
+    """What takes the space in a run (or study) folder.
+
+    \b
+    Example:
+      optviz runs du runs/lecture
+    """
+    from ..mnist.results import disk_usage
+    from ._common import table
+
+    parts = disk_usage(run_dir)
+    total = sum(b for _, _, b in parts)
+    rows = [(what, f"{files:,}", _megabytes(b), f"{100 * b / total:.0f} %" if total else "-") for what, files, b in parts]
+    click.echo(table(rows + [("total", f"{sum(f for _, f, _ in parts):,}", _megabytes(total), "")],
+                     ["what", "files", "size", "share"]))
+
+
+COMMANDS = [mnist, report_command, runs]

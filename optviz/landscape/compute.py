@@ -41,7 +41,7 @@ from .grid import (PlaneEvaluator, cache_key, estimate_memory, evaluate_weights,
 __all__ = ["PLANES", "LandscapePath", "Landscape", "compute_landscape"]
 
 PLANES = ("pca", "random", "points")
-FORMAT = 4
+FORMAT = 5  # 5: time-weighted planes (snapshots weighted by the steps they stand for)
 
 
 # ==================================================================== records
@@ -311,19 +311,23 @@ def _resolve_point(token: str, snaps: dict, paths: dict):
 def _build_plane(kind: str, snaps: dict, paths: dict, centre, points, seed: int):
     from .plane import pca_plane, points_plane, random_plane
 
+    from ..mnist.snapshots import step_weights
+
     weights = [p["weights"] for p in paths.values()]
+    # each snapshot counts for the span of steps it stands for: sparse snapshots give the dense plane
+    time_weights = [step_weights(p["steps"]) for p in paths.values()]
     first = next(iter(paths))
     if kind == "pca":
         c, name = centre or "start", None
         if c not in ("start", "mean"):
             c, name = _resolve_point(c, snaps, paths)
-        return pca_plane(weights, centre=c, seed=seed, centre_name=name)
+        return pca_plane(weights, centre=c, seed=seed, centre_name=name, weights=time_weights)
     if kind == "random":
         c, name = centre or first, None
         if c not in ("start", "mean"):
             c, name = _resolve_point(c, snaps, paths)
         s = snaps[first]
-        return random_plane(s.param_shapes, c, seed=seed, paths=weights, centre_name=name)
+        return random_plane(s.param_shapes, c, seed=seed, paths=weights, centre_name=name, weights=time_weights)
     tokens = list(points) if points else ["init", first, list(paths)[-1]]
     if isinstance(points, str):
         tokens = [t for t in points.split(",") if t.strip()]
@@ -332,7 +336,8 @@ def _build_plane(kind: str, snaps: dict, paths: dict, centre, points, seed: int)
     resolved = [_resolve_point(t, snaps, paths) for t in tokens]
     if len({n for _, n in resolved}) < 3 and tokens[1] == tokens[2]:
         raise OptvizError(f"--points needs three different points, got {', '.join(tokens)}")
-    return points_plane(*(w for w, _ in resolved), names=[n for _, n in resolved], paths=weights)
+    return points_plane(*(w for w, _ in resolved), names=[n for _, n in resolved], paths=weights,
+                        weights=time_weights)
 
 
 def _eval_subset(config: dict, subset: int, seed: int, data=None):

@@ -24,6 +24,13 @@ ways to choose it:
 How much the plane shows. ``explained[i]`` is the share of ``sum_k |w_k - origin|^2``
 over all snapshots along axis ``i`` (axes orthonormalised first); for PCA about the
 mean this is the usual explained-variance ratio, and ``sum(explained) <= 1``.
+
+Time weights. Snapshots need not be evenly spaced in training steps (the default
+snapshot policy is dense at the start, sparse later). Every sum over snapshots (the
+PCA's scatter matrix, the explained shares) then takes optional per-snapshot
+``weights``, the span of steps each snapshot stands for
+(:func:`optviz.mnist.snapshots.step_weights`): the sums approximate the time average
+over the whole path, and the plane does not depend on where the snapshots fall.
 Per snapshot, :meth:`Plane.project` gives the plane coordinates and the off-plane
 residual: the part of ``w_k - origin`` orthogonal to the plane, as a norm and
 relative to ``|w_k - origin|`` (with ``centre="start"``: the share of the path's
@@ -219,19 +226,41 @@ def _orthonormal(directions):
     return torch.stack([u1, v / n])
 
 
-def explained_shares(paths, origin, directions) -> np.ndarray:
-    """(2,) share of ``sum_k |w_k - origin|^2`` (all snapshots of all paths) along each
-    axis of the plane, axes orthonormalised in order (Gram-Schmidt). Sums to <= 1."""
+def _aligned_weights(paths, weights):
+    """Per non-empty path, its (K_i,) float64 snapshot weights (ones if none are given)."""
+    import torch
+
+    if weights is None:
+        return [torch.ones(len(p), dtype=torch.float64) for p in paths if len(p)]
+    if len(weights) != len(paths):
+        raise InvalidValue(f"{len(weights)} weight vectors for {len(paths)} paths")
+    out = []
+    for p, w in zip(paths, weights):
+        if len(p) == 0:
+            continue
+        w = torch.as_tensor(np.asarray(w, dtype=np.float64))
+        if w.shape != (len(p),) or not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+            raise InvalidValue(f"snapshot weights must be {len(p)} finite numbers >= 0")
+        out.append(w)
+    return out
+
+
+def explained_shares(paths, origin, directions, weights=None) -> np.ndarray:
+    """(2,) share of ``sum_k w_k |x_k - origin|^2`` (all snapshots of all paths, ``w_k`` their
+    time weights, default 1) along each axis of the plane, axes orthonormalised in order
+    (Gram-Schmidt). Sums to <= 1."""
     import torch
 
     U = _orthonormal(directions).float()
     o = origin.float()
+    ws = _aligned_weights(paths, weights)
     total, along = 0.0, np.zeros(2)
-    for p in paths:
+    for p, w in zip([p for p in paths if len(p)], ws):
         for start in range(0, len(p), _ROWS):
             X = p[start:start + _ROWS].float() - o               # float32 blocks, float64 sums
-            total += float(torch.linalg.vector_norm(X, dtype=torch.float64) ** 2)
-            along += ((X @ U.T).double() ** 2).sum(0).numpy()
+            wb = w[start:start + _ROWS]
+            total += float(((X.double() ** 2).sum(1) * wb).sum())
+            along += (((X @ U.T).double() ** 2) * wb[:, None]).sum(0).numpy()
     if total <= 0:
         return np.full(2, np.nan)
     return np.clip(along / total, 0.0, 1.0)
@@ -240,26 +269,28 @@ def explained_shares(paths, origin, directions) -> np.ndarray:
 # --- PCA ---------------------------------------------------------------------------------------
 
 
-def _top_components(paths, origin, k: int = 2, oversample: int = 8, iters: int = 4, seed: int = 0):
-    """Top-``k`` right singular vectors and values of ``X = [paths] - origin`` (N, P), never
-    building ``X``: a randomized range finder (Halko et al. 2011) with power iterations,
-    exact when ``N <= k + oversample``. Returns ``(V (k, P) float64, s (k,))``."""
+def _top_components(paths, origin, k: int = 2, oversample: int = 8, iters: int = 4, seed: int = 0,
+                    weights=None):
+    """Top-``k`` right singular vectors and values of ``X = diag(sqrt(w)) ([paths] - origin)``
+    (N, P), never building ``X``: a randomized range finder (Halko et al. 2011) with power
+    iterations, exact when ``N <= k + oversample``. Returns ``(V (k, P) float64, s (k,))``."""
     import torch
 
     n = sum(len(p) for p in paths)
     q = min(n, k + oversample)
     o = origin.double()
+    roots = [w.sqrt() for w in _aligned_weights(paths, weights)]
 
     def X_times(M):               # (P, q) -> (N, q)
         M32 = M.float()
         shift = o.float() @ M32                                   # (q,)
-        return torch.cat([(p @ M32 - shift).double() for p in paths])
+        return torch.cat([(p @ M32 - shift).double() * r[:, None] for p, r in zip(paths, roots)])
 
     def Xt_times(Y):              # (N, q) -> (P, q)
         out = torch.zeros(o.shape[0], Y.shape[1], dtype=torch.float64)
         row = 0
-        for p in paths:
-            Yb = Y[row:row + len(p)]
+        for p, r in zip(paths, roots):
+            Yb = Y[row:row + len(p)] * r[:, None]
             row += len(p)
             out += (p.T @ Yb.float()).double() - o[:, None] * Yb.sum(0)[None, :]
         return out
@@ -289,7 +320,8 @@ def _orient(directions, paths, origin):
     return D
 
 
-def pca_plane(paths: Sequence, centre="start", seed: int = 0, centre_name: Optional[str] = None) -> Plane:
+def pca_plane(paths: Sequence, centre="start", seed: int = 0, centre_name: Optional[str] = None,
+              weights: Optional[Sequence] = None) -> Plane:
     """The plane of the two principal directions of all snapshots of ``paths`` together.
 
     Parameters
@@ -305,18 +337,21 @@ def pca_plane(paths: Sequence, centre="start", seed: int = 0, centre_name: Optio
         any seed when the spectrum decays, as it does for training paths).
     centre_name : str, optional
         What a given centre vector is (for the description), e.g. "Adam final".
+    weights : sequence of (K_i,) arrays, optional
+        Time weights of the snapshots (see the module docstring); default all 1.
 
     Axes are orthonormal (coordinates are Euclidean distances in weight space) and
     oriented so that the paths end on the positive side of both.
     """
+    weights = _aligned_weights(paths, weights) if weights is not None else None
     paths = _check_paths(paths)
     origin = _centre_vector(paths, centre)
-    V, s = _top_components(paths, origin, seed=seed)
+    V, s = _top_components(paths, origin, seed=seed, weights=weights)
     if V.shape[0] < 2 or not float(s[1]) > 1e-9 * max(float(s[0]), 1e-300):
         raise OptvizError("the snapshots span less than two dimensions around the centre (all snapshots on one "
                           "line?): PCA cannot pick a plane; use --plane random or --plane points")
     D = _orient(V, paths, origin)
-    explained = explained_shares(paths, origin, D)
+    explained = explained_shares(paths, origin, D, weights)
     where = centre if isinstance(centre, str) else (centre_name or "a given weight vector")
     what = {"start": "the paths' start", "mean": "the mean of all snapshots"}.get(where, where)
     n = sum(len(p) for p in paths)
@@ -363,7 +398,7 @@ def filter_normalize(direction, weights, shapes: Sequence[Sequence[int]], bias: 
 
 
 def random_plane(shapes: Sequence[Sequence[int]], centre, seed: int = 0, paths: Optional[Sequence] = None,
-                 bias: str = "zero", centre_name: Optional[str] = None) -> Plane:
+                 bias: str = "zero", centre_name: Optional[str] = None, weights: Optional[Sequence] = None) -> Plane:
     """Two filter-normalised Gaussian directions through ``centre`` (Li et al. 2018).
 
     ``centre``: a (P,) weight vector (e.g. the final weights of one run: the paper's
@@ -374,6 +409,8 @@ def random_plane(shapes: Sequence[Sequence[int]], centre, seed: int = 0, paths: 
     """
     import torch
 
+    if paths is not None and weights is not None:
+        weights = _aligned_weights(paths, weights)
     checked = _check_paths(paths) if paths is not None else None
     if isinstance(centre, str):
         if checked is None:
@@ -390,7 +427,7 @@ def random_plane(shapes: Sequence[Sequence[int]], centre, seed: int = 0, paths: 
     D = torch.stack([filter_normalize(r, origin, shapes, bias=bias) for r in raw])
     if not float(D.norm(dim=1).min()) > 0:
         raise OptvizError("the filter-normalised directions are zero (are the centre's weights all zero?)")
-    explained = explained_shares(checked, origin, D) if checked else np.full(2, np.nan)
+    explained = explained_shares(checked, origin, D, weights) if checked else np.full(2, np.nan)
     return Plane(origin=origin, directions=D, kind="random",
                  axis_names=("random direction 1", "random direction 2"), explained=explained,
                  description=f"filter-normalised random directions (seed {seed}, biases {bias}), centred at {what}",
@@ -400,7 +437,8 @@ def random_plane(shapes: Sequence[Sequence[int]], centre, seed: int = 0, paths: 
 # --- three points ------------------------------------------------------------------------------
 
 
-def points_plane(a, b, c, names: Sequence[str] = ("A", "B", "C"), paths: Optional[Sequence] = None) -> Plane:
+def points_plane(a, b, c, names: Sequence[str] = ("A", "B", "C"), paths: Optional[Sequence] = None,
+                 weights: Optional[Sequence] = None) -> Plane:
     """The plane through weight vectors ``a``, ``b``, ``c``: origin ``a``, first axis towards
     ``b``, second axis the part of ``c - a`` orthogonal to it (Gram-Schmidt). ``a`` lies at
     (0, 0), ``b`` at (|b - a|, 0), ``c`` at (., > 0). ``names`` label the axes
@@ -420,8 +458,10 @@ def points_plane(a, b, c, names: Sequence[str] = ("A", "B", "C"), paths: Optiona
         U = _orthonormal(torch.stack([B - A, C - A]))
     except OptvizError:
         raise OptvizError(f"points {', '.join(names)} lie on one line: they span no plane") from None
+    if paths is not None and weights is not None:
+        weights = _aligned_weights(paths, weights)
     checked = _check_paths(paths) if paths is not None else None
-    explained = explained_shares(checked, A, U) if checked else np.full(2, np.nan)
+    explained = explained_shares(checked, A, U, weights) if checked else np.full(2, np.nan)
     return Plane(origin=A, directions=U.float(), kind="points",
                  axis_names=(f"{names[0]} → {names[1]}", f"⊥ towards {names[2]}"), explained=explained,
                  description=f"the plane through {names[0]}, {names[1]} and {names[2]} (Gram-Schmidt)",

@@ -12,12 +12,23 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from ..errors import InvalidValue, OptvizError, UnknownName
-from .presets import LECTURE_OPTIMIZERS
 
-__all__ = ["TrainConfig", "Entry", "RunSpec", "SCHEDULE_KINDS", "DTYPES", "parse_seeds", "make_schedule"]
+__all__ = ["TrainConfig", "Entry", "RunSpec", "SCHEDULE_KINDS", "DTYPES", "TRAINERS", "LECTURE_OPTIMIZERS",
+           "parse_seeds",
+           "make_schedule"]
 
 SCHEDULE_KINDS = ("constant", "cosine", "step", "warmup_cosine", "one_cycle")
 DTYPES = ("float32", "float64")
+TRAINERS = ("auto", "stacked", "sequential")
+
+#: The lecture notebook's five optimizers and their settings, as optimizer specs.
+LECTURE_OPTIMIZERS = (
+    "sgd:lr=0.01",
+    "momentum:lr=0.01,momentum=0.9",
+    "nesterov:lr=0.01,momentum=0.9",
+    "adagrad:lr=0.01",
+    "adam:lr=0.001",
+)
 
 
 @dataclass
@@ -39,11 +50,18 @@ class TrainConfig:
     schedule: str = "constant"  # learning-rate schedule over the whole run: one of SCHEDULE_KINDS
     clip_norm: Optional[float] = None  # clip the gradient's global norm (settings without their own)
     weight_decay: Optional[float] = None  # weight_decay for every setting that has one and does not set it
-    snapshot_every: int = 50  # save the weights every k steps (and at step 0 and the end); 0: never
-    snapshot_val_size: int = 512  # validation images for the loss at each snapshot (~4 % of the time); 0: skip
+    snapshots: str = "landscape"  # weight snapshots: "landscape" (sparse, for the landscape), "dense", "none"
+    snapshot_every: int = 50  # "dense": save the weights every k steps (and the final weights); 0: no snapshots
+    snapshot_dtype: str = "float16"  # offsets from the initial weights in float16 (half the disk), or "float32"
+    snapshot_val_size: int = 512  # validation images for the loss at each snapshot; 0: skip
+    eval_every: int = 0  # also validate every k steps within an epoch (time-to-target); 0: at epoch ends only
     eval_batch_size: int = 2000  # batch size of evaluation (no gradients)
-    check_every: int = 50  # steps between NaN/inf checks of the loss
-    num_threads: Optional[int] = 1  # torch intra-op threads while training; batch-32 steps are too small to split
+    check_every: int = 50  # steps between divergence checks of the loss
+    divergence_factor: float = 10.0  # diverged: loss above this x the initial validation loss ...
+    divergence_patience: int = 50  # ... for this many consecutive steps (or a non-finite loss)
+    trainer: str = "auto"  # "stacked" (all runs as one batched model), "sequential", or "auto"
+    num_threads: Optional[int] = None  # torch threads; default: 1 for sequential (batch-32 steps are too small
+    # to split), all cores for stacked (its GEMMs are large)
     dtype: str = "float32"  # "float64" for exact comparisons with torch.optim
     device: str = "cpu"
     preset: Optional[str] = None  # the preset this came from (for the record)
@@ -58,10 +76,19 @@ class TrainConfig:
             raise UnknownName("model", self.model, MODELS)
         if self.dataset not in DATASETS:
             raise UnknownName("dataset", self.dataset, DATASETS)
-        for name in ("epochs", "batch_size", "eval_batch_size", "check_every"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "check_every", "divergence_patience"):
             _positive_int(name, getattr(self, name))
-        for name in ("snapshot_every", "snapshot_val_size", "val_size", "split_seed"):
+        for name in ("snapshot_every", "snapshot_val_size", "val_size", "split_seed", "eval_every"):
             _nonneg_int(name, getattr(self, name))
+        from .snapshots import SNAPSHOT_DTYPES, SNAPSHOT_KINDS
+
+        if self.snapshots not in SNAPSHOT_KINDS:
+            raise UnknownName("snapshot policy", self.snapshots, SNAPSHOT_KINDS)
+        if self.snapshot_dtype not in SNAPSHOT_DTYPES:
+            raise UnknownName("snapshot dtype", self.snapshot_dtype, SNAPSHOT_DTYPES)
+        if self.trainer not in TRAINERS:
+            raise UnknownName("trainer", self.trainer, TRAINERS)
+        self.divergence_rule()
         for name in ("subset", "eval_subset", "num_threads"):
             if getattr(self, name) is not None:
                 _positive_int(name, getattr(self, name))
@@ -97,13 +124,35 @@ class TrainConfig:
         entries = self.entries()
         return [RunSpec(entry=e, seed=s) for s in parse_seeds(self.seeds) for e in entries]
 
+    def snapshot_policy(self):
+        """The :class:`~optviz.mnist.snapshots.SnapshotPolicy` of this comparison."""
+        from .snapshots import SnapshotPolicy
+
+        if self.snapshot_every == 0:  # "0: never", whatever the kind
+            return SnapshotPolicy("none")
+        return SnapshotPolicy(self.snapshots, every=max(self.snapshot_every, 1))
+
+    def divergence_rule(self):
+        """The :class:`~optviz.mnist.divergence.DivergenceRule` of this comparison."""
+        from .divergence import DivergenceRule
+
+        return DivergenceRule(self.divergence_factor, self.divergence_patience)
+
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
+        """A config from its saved form; a run folder written before a field existed keeps the
+        behaviour it was trained with (dense float32 snapshots, the sequential trainer)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        fields = {k: v for k, v in d.items() if k in names}
+        if "snapshots" not in d:
+            fields["snapshots"] = "dense" if d.get("snapshot_every", 50) else "none"
+            fields.setdefault("snapshot_dtype", "float32")
+        if "trainer" not in d:
+            fields["trainer"] = "sequential"
+        return cls(**fields)
 
 
 def _positive_int(name, value) -> int:

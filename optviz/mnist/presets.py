@@ -7,9 +7,10 @@ given on the command line override them.
   MLP 784-128-ReLU-10, cross-entropy, batch 32, 15 epochs, a seeded 50,000 /
   10,000 split of the training set; SGD lr 0.01, Momentum lr 0.01 gamma 0.9,
   Nesterov lr 0.01 gamma 0.9, AdaGrad lr 0.01, Adam lr 0.001. Weights are saved
-  every 50 steps for the loss landscape.
+  for the loss landscape with the ``landscape`` snapshot policy (36 snapshots per
+  run, about 40 MB per seed in all).
 * ``quick``: the same five, one epoch on the first 5,000 training images, for
-  trying things in seconds.
+  trying things in seconds (dense snapshots every 20 steps).
 
 Example::
 
@@ -20,17 +21,10 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from ..errors import UnknownName
+from .config import LECTURE_OPTIMIZERS, TrainConfig
 
 __all__ = ["PRESETS", "LECTURE_OPTIMIZERS", "preset_fields", "preset_config"]
 
-#: The lecture notebook's five optimizers and their settings, as optimizer specs.
-LECTURE_OPTIMIZERS = (
-    "sgd:lr=0.01",
-    "momentum:lr=0.01,momentum=0.9",
-    "nesterov:lr=0.01,momentum=0.9",
-    "adagrad:lr=0.01",
-    "adam:lr=0.001",
-)
 
 PRESETS: Dict[str, Dict[str, Any]] = {
     "lecture": {
@@ -40,7 +34,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "epochs": 15,
         "batch_size": 32,
         "seeds": [0],
-        "snapshot_every": 50,
+        "snapshots": "landscape",
     },
     "quick": {
         "description": "a smoke run: the lecture's five, 1 epoch on 5,000 training images",
@@ -50,6 +44,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         "batch_size": 32,
         "seeds": [0],
         "subset": 5000,
+        "snapshots": "dense",
         "snapshot_every": 20,
     },
 }
@@ -67,8 +62,6 @@ def preset_fields(name: str) -> Dict[str, Any]:
 def preset_config(name: str = "lecture", **overrides):
     """A :class:`~optviz.mnist.train.TrainConfig` of preset ``name`` with ``overrides`` on top
     (``None`` values are ignored, so CLI options that were not given can be passed through)."""
-    from .train import TrainConfig
-
     fields = preset_fields(name)
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig(**fields)

@@ -287,8 +287,9 @@ def write_report(run_dir, style: str = "paper", figures: bool = True) -> Dict[st
     run = RunDir.open(run_dir)
     config = run.config()
     records = run.records()
-    rows = summary_rows(records, config, run.read_state())
-    paths = {"summary": run.write_summary(summary_markdown(rows, config))}
+    state = run.read_state()
+    rows = summary_rows(records, config, state)
+    paths = {"summary": run.write_summary(summary_markdown(rows, config, state))}
     if not figures or not any(r.get("kind") == "epoch" for r in records):
         return paths
     run.figures_dir.mkdir(exist_ok=True)

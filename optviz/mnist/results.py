@@ -27,21 +27,16 @@ Records in ``metrics.jsonl`` (``kind`` says which):
 * ``test``: ``run, ..., test_loss, test_acc`` once a run has finished;
 * ``event``: ``event`` ("diverged", "interrupted", "resumed"), ``run``, ``epoch``, ``step``.
 
-Snapshots (for the loss landscape): per run, ``snapshots/RUN/epoch-EEEE.pt`` is a
-``torch.save`` dict of the snapshots taken while training epoch ``EEEE`` (1-based):
+* ``eval``: ``run, ..., epoch, step, val_loss, val_acc, train_time``: validations within
+  an epoch (``eval_every``), for time-to-target.
 
-* ``steps``: int64 ``(k,)``, the number of updates behind each snapshot (0 = initial
-  weights); every ``snapshot_every``-th step, plus the final weights in the last epoch;
-* ``weights``: float32 ``(k, P)``, the parameters flattened in ``model.parameters()``
-  order (``torch.nn.utils.parameters_to_vector``);
-* ``batch_loss``: float32 ``(k,)``, the minibatch loss at those weights (the loss of
-  update ``step + 1``, so NaN for the final weights);
-* ``val_loss``: float32 ``(k,)``, the cross-entropy at those weights on the first
-  ``val_size`` validation images (``meta.json``), NaN when switched off.
+Snapshots (for the loss landscape): per run, ``snapshots/RUN/origin.npz`` (the initial
+weights) and ``snapshots/RUN/epoch-EEEE.npz`` (the snapshots taken while training epoch
+``EEEE``), with ``snapshots/RUN/meta.json``; :mod:`optviz.mnist.snapshots` describes the
+format and the policy, and :func:`load_snapshots` reads them back.
 
-``snapshots/RUN/meta.json`` holds the model name, the parameter names and shapes,
-``P``, the optimizer, seed, label, ``val_size`` and ``steps_per_epoch``.
-:func:`load_snapshots` reads all of it back.
+``state.json`` also keeps ``wall_clock``: the seconds of every command that trained this
+folder (start-up, data, training, evaluation and writing), added up over resumes.
 """
 from __future__ import annotations
 
@@ -57,9 +52,10 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 from ..errors import OptvizError
 from ..io import atomic_path, atomic_write
+from .snapshots import Snapshots, chunk_files, load_snapshots  # noqa: F401 (part of this module's API)
 
 __all__ = ["RUN_KIND", "RunDir", "check_run_folder", "Snapshots", "load_snapshots", "summary_rows",
-           "summary_markdown", "EPOCH_COLUMNS", "STEP_COLUMNS"]
+           "summary_markdown", "EPOCH_COLUMNS", "STEP_COLUMNS", "disk_usage"]
 
 RUN_KIND = "optviz-mnist-run"
 FORMAT_VERSION = 1
@@ -184,13 +180,22 @@ class RunDir:
 
     # ---------------------------------------------------------------- state
     def write_state(self, state: dict) -> None:
-        self._write_json(self.state_path, state)
+        """Write ``state`` (the runs' status), keeping the recorded wall-clock time."""
+        kept = {k: v for k, v in self.read_state().items() if k == "wall_clock"}
+        self._write_json(self.state_path, {**state, **kept})
 
     def read_state(self) -> dict:
         try:
-            return json.loads(self.state_path.read_text())
+            state = json.loads(self.state_path.read_text())
         except (OSError, ValueError):
             return {}
+        return state if isinstance(state, dict) else {}
+
+    def add_wall_clock(self, seconds: float) -> None:
+        """Add one command's wall-clock seconds to ``state.json``'s ``wall_clock``."""
+        state = self.read_state()
+        state["wall_clock"] = float(state.get("wall_clock") or 0.0) + float(seconds)
+        self._write_json(self.state_path, state)
 
     # ---------------------------------------------------------------- metrics
     def append(self, records: Iterable[dict]) -> None:
@@ -212,18 +217,33 @@ class RunDir:
 
     def records(self, kind: Optional[str] = None) -> List[dict]:
         """Every record of metrics.jsonl (or those of ``kind``). A last line cut off by a
-        crash is skipped."""
-        if not self.metrics_path.exists():
+        crash (no newline at its end) is skipped; any other line that is not a JSON object
+        with a ``kind`` is an error that names the file and the line."""
+        path = self.metrics_path
+        if path.is_dir():
+            raise OptvizError(f"{str(path)!r} is a folder, not a metrics file")
+        if not path.exists():
             return []
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise OptvizError(f"cannot read {str(path)!r}: {exc}") from None
+        lines = text.split("\n")
         out = []
-        with open(self.metrics_path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                if number == len(lines):   # the last line, with no newline: a write cut off by a crash
                     continue
-                if kind is None or rec.get("kind") == kind:
-                    out.append(rec)
+                raise OptvizError(f"{str(path)!r} line {number} is not JSON: {line[:60]!r}") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("kind"), str):
+                raise OptvizError(f"{str(path)!r} line {number} is not an optviz record (a JSON object "
+                                  f"with a 'kind'): {line[:60]!r}")
+            if kind is None or rec.get("kind") == kind:
+                out.append(rec)
         return out
 
     def keep_records(self, keep: Callable[[dict], bool]) -> None:
@@ -263,15 +283,25 @@ class RunDir:
     def write_snapshot_meta(self, run: str, meta: dict) -> None:
         self._write_json(self.snapshot_dir(run) / "meta.json", meta)
 
-    def save_snapshots(self, run: str, epoch: int, chunk: dict) -> None:
-        import torch
-
-        with atomic_path(self.snapshot_dir(run) / f"epoch-{epoch:04d}.pt") as tmp:
-            torch.save(chunk, tmp)
-
     def snapshot_files(self, run: str) -> List[Path]:
+        return chunk_files(self.snapshot_dir(run))
+
+    def prune_snapshots(self, run: str, allowed: set, dtype: str) -> None:
+        """Rewrite the snapshot files of ``run`` without the steps not in ``allowed``."""
+        from .snapshots import read_chunk, read_origin, write_chunk
+
         folder = self.snapshot_dir(run)
-        return sorted(folder.glob("epoch-*.pt")) if folder.is_dir() else []
+        origin = read_origin(folder)
+        for path in self.snapshot_files(run):
+            chunk = read_chunk(path, origin)
+            keep = [i for i, step in enumerate(chunk["steps"]) if int(step) in allowed]
+            if len(keep) == len(chunk["steps"]):
+                continue
+            path.unlink()
+            if keep:
+                write_chunk(folder, int(path.stem.split("-")[1]), chunk["steps"][keep], chunk["weights"][keep],
+                            chunk["batch_loss"][keep], chunk["val_loss"][keep],
+                            dtype if origin is not None or dtype == "float32" else "float32", origin)
 
     def drop_snapshots(self, run: str, after_epoch: int) -> None:
         """Remove the snapshot files of epochs after ``after_epoch`` (before a resume)."""
@@ -319,110 +349,6 @@ def _step_rows(records: List[dict]):
                    _csv_value(lrs[i] if i < len(lrs) else None), _csv_value(norms[i] if i < len(norms) else None))
 
 
-# ==================================================================== snapshots
-
-
-@dataclasses.dataclass(frozen=True, repr=False)
-class Snapshots:
-    """The weight snapshots of one run (one optimizer setting, one seed).
-
-    ``weights[k]`` is the flattened parameter vector after ``steps[k]`` updates. Rebuild
-    a network with ``snap.load_into(build_model(snap.model), k)``.
-    """
-
-    run: str  # run label, e.g. "adam-s0"
-    entry: str  # optimizer setting within the comparison, e.g. "adam"
-    optimizer: str  # registry name (its colour: registry.get(optimizer).colour)
-    label: str  # legend label, e.g. "Adam (η=0.001)"
-    backend: str  # "optviz" (TorchOptimizer) or "torch" (torch.optim reference)
-    seed: int
-    model: str  # model registry name (optviz.mnist.build_model)
-    steps: "object"  # torch.int64 (K,): updates behind each snapshot, 0 = initial weights
-    weights: "object"  # torch.float32 (K, P): flattened parameters, model.parameters() order
-    batch_loss: "object"  # torch.float32 (K,): minibatch loss at the weights (NaN for the final)
-    val_loss: "object"  # torch.float32 (K,): loss on the first val_size validation images
-    val_size: int
-    param_names: tuple  # ("1.weight", "1.bias", ...)
-    param_shapes: tuple  # ((128, 784), (128,), ...)
-    steps_per_epoch: int
-    status: str  # "done", "diverged", "interrupted", "running"
-
-    @property
-    def num_params(self) -> int:
-        return int(self.weights.shape[1])
-
-    def __len__(self) -> int:
-        return int(self.steps.shape[0])
-
-    def unflatten(self, k: int) -> dict:
-        """Snapshot ``k`` as ``{parameter name: tensor}`` (views into ``weights``)."""
-        out, start = {}, 0
-        for name, shape in zip(self.param_names, self.param_shapes):
-            size = math.prod(shape)
-            out[name] = self.weights[k, start:start + size].view(*shape)
-            start += size
-        return out
-
-    def load_into(self, model, k: int):
-        """Copy snapshot ``k`` into ``model``'s parameters; returns ``model``."""
-        import torch
-
-        with torch.no_grad():
-            torch.nn.utils.vector_to_parameters(self.weights[k].to(next(model.parameters())), model.parameters())
-        return model
-
-    def __repr__(self) -> str:
-        return (f"Snapshots({self.run}: {len(self)} x {self.num_params:,} weights, steps "
-                f"{int(self.steps[0]) if len(self) else '-'}..{int(self.steps[-1]) if len(self) else '-'}, "
-                f"{self.status})")
-
-
-def load_snapshots(run_dir, runs: Optional[Iterable[str]] = None) -> Dict[str, Snapshots]:
-    """The weight snapshots of a run folder: ``{run label: Snapshots}``, in the run order
-    of the comparison (all optimizer settings of a seed share the snapshot at step 0).
-
-    ``runs`` picks some run labels (default: all that have snapshots).
-
-    Example::
-
-        snaps = load_snapshots("runs/lecture")
-        adam = snaps["adam-s0"]
-        adam.weights.shape            # (K, 101770), float32
-        adam.steps[:3]                # tensor([  0,  50, 100])
-    """
-    import torch
-
-    run = RunDir.open(run_dir)
-    config = run.config()
-    state = run.read_state().get("runs", {})
-    labels = [r["run"] for r in config.get("runs", [])]
-    if runs is not None:
-        wanted = list(runs)
-        unknown = [w for w in wanted if w not in labels]
-        if unknown:
-            from ..errors import UnknownName
-
-            raise UnknownName("run", unknown[0], labels)
-        labels = wanted
-    out: Dict[str, Snapshots] = {}
-    for label in labels:
-        files = run.snapshot_files(label)
-        meta_path = run.snapshot_dir(label) / "meta.json"
-        if not files or not meta_path.exists():
-            continue
-        meta = json.loads(meta_path.read_text())
-        chunks = [torch.load(f, map_location="cpu", weights_only=True) for f in files]
-        cat = lambda key: torch.cat([c[key] for c in chunks])  # noqa: E731
-        out[label] = Snapshots(
-            run=label, entry=meta["entry"], optimizer=meta["optimizer"], label=meta["label"],
-            backend=meta["backend"], seed=meta["seed"], model=meta["model"],
-            steps=cat("steps"), weights=cat("weights"), batch_loss=cat("batch_loss"), val_loss=cat("val_loss"),
-            val_size=meta["val_size"], param_names=tuple(meta["param_names"]),
-            param_shapes=tuple(tuple(s) for s in meta["param_shapes"]),
-            steps_per_epoch=meta["steps_per_epoch"], status=state.get(label, {}).get("status", "unknown"))
-    return out
-
-
 # ==================================================================== summary table
 
 
@@ -466,7 +392,7 @@ def summary_rows(records: List[dict], config: dict, state: Optional[dict] = None
                     best, best_epoch = max(accs, key=lambda a: (a[0], -a[1]))
                     per_seed["best"].append(best)
                     per_seed["best_epoch"].append(best_epoch)
-                per_seed["time"].append(eps[-1].get("wall_time"))
+                per_seed["time"].append(eps[-1].get("train_time"))
                 per_seed["epochs"].append(eps[-1]["epoch"])
             if label in tests:
                 per_seed["test"].append(tests[label].get("test_acc"))
@@ -513,8 +439,8 @@ def _num(ms, fmt="{:.1f}", integer=False) -> str:
     return fmt.format(mean) + (f" ± {fmt.format(std)}" if std else "")
 
 
-def summary_markdown(rows: List[dict], config: dict) -> str:
-    """The summary table, with a heading that states the protocol."""
+def summary_markdown(rows: List[dict], config: dict, state: Optional[dict] = None) -> str:
+    """The summary table, with a heading that states the protocol and what the times measure."""
     seeds = config.get("seeds", [])
     n_seeds = len(seeds)
     what = config.get("preset") or "custom"
@@ -523,12 +449,50 @@ def summary_markdown(rows: List[dict], config: dict) -> str:
             f"{config.get('dataset', 'mnist')}, model `{config.get('model')}`, batch {config.get('batch_size')}, "
             f"{config.get('epochs')} epoch{'s' if config.get('epochs') != 1 else ''}, schedule {config.get('schedule', 'constant')}{subset}; "
             f"seed{'s' if n_seeds > 1 else ''} {', '.join(map(str, seeds))}. "
-            f"Accuracies in %{' (mean ± std over seeds)' if n_seeds > 1 else ''}; "
-            f"time = wall-clock seconds of training and evaluation per run.\n\n")
-    cols = ["Optimizer", "Final val acc", "Best val acc", "Best epoch", "Test acc", "Time (s)", "Status"]
+            f"Accuracies in %{' (mean ± std over seeds)' if n_seeds > 1 else ''}. "
+            f"{_time_note(config, state)}\n\n")
+    cols = ["Optimizer", "Final val acc", "Best val acc", "Best epoch", "Test acc", "Train time (s)", "Status"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(["---"] + ["---:"] * 5 + ["---"]) + "|"]
     for r in rows:
         lines.append("| " + " | ".join([
             r["label"], _pct(r["final"]), _pct(r["best"]), _num(r["best_epoch"], integer=True),
             _pct(r["test"]), _num(r["time"], "{:.0f}" if (r["time"][0] or 0) >= 100 else "{:.1f}"), r["status"]]) + " |")
     return head + "\n".join(lines) + "\n"
+
+
+def _time_note(config: dict, state: Optional[dict]) -> str:
+    trainer = (state or {}).get("trainer") or config.get("trainer_used") or "sequential"
+    if trainer == "stacked":
+        what = ("Train time = seconds of a run's training steps; the runs trained as one stacked model, "
+                "so each run is charged its share (the forward and backward pass split evenly, each "
+                "optimizer's update among its runs)")
+    else:
+        what = "Train time = seconds of a run's own training steps (without evaluation, snapshots and I/O)"
+    wall = (state or {}).get("wall_clock")
+    if wall:
+        what += f"; the whole command took {wall:,.0f} s wall-clock" if wall >= 10 else \
+            f"; the whole command took {wall:.1f} s wall-clock"
+    return what + "."
+
+
+def disk_usage(run_dir) -> List[tuple]:
+    """``[(what, files, bytes)]`` of a run folder, largest first: snapshots, checkpoints,
+    metrics, figures, landscape caches, the rest."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise OptvizError(f"no run folder at {str(root)!r}")
+    parts: Dict[str, list] = {}
+    for path in root.rglob("*"):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(root).parts
+        if rel[0] in ("snapshots", "checkpoints", "figures", "landscape", "shards"):
+            what = rel[0]
+        elif path.name in ("metrics.jsonl", "epochs.csv", "steps.csv"):
+            what = "metrics"
+        else:
+            what = "other"
+        entry = parts.setdefault(what, [0, 0])
+        entry[0] += 1
+        entry[1] += path.stat().st_size
+    return sorted(((k, v[0], v[1]) for k, v in parts.items()), key=lambda t: -t[2])
