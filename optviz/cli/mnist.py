@@ -232,14 +232,26 @@ def _print_paths(run_dir: Path, paths: dict) -> None:
 @_style_option
 @click.option("--no-figures", is_flag=True, help="Write the table only.")
 def report_command(run_dir, style, no_figures):
-    """Redraw the figures and the summary table of an MNIST run folder from its saved results.
+    """Redraw the figures and the summary table of an MNIST run folder, or of a study folder
+    (optviz tune), from its saved results.
 
-    Works on finished, interrupted and running comparisons.
+    Works on finished, interrupted and running comparisons and studies.
 
     \b
     Example:
       optviz report runs/lecture --style slides
     """
+    from ..study.run import StudyDir
+
+    if StudyDir.is_study(run_dir):  # a study folder: its verdict
+        from ..study.report import write_study_report
+
+        paths = write_study_report(run_dir, style, figures=not no_figures)
+        click.echo(paths["summary"].read_text(encoding="utf-8"))
+        click.echo(f"study folder: {run_dir}")
+        for key, path in paths.items():
+            click.echo(f"  {key:<12} {path}")
+        return
     from ..mnist import report
 
     paths = report.write_report(run_dir, style, figures=not no_figures)

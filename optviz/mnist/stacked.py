@@ -436,3 +436,27 @@ def make_groups(entries: Sequence, make_lr: Callable[[Any, Any], Any], dtype, de
                                      members[0].clip_norm, members[0].clip_value))
         i = j
     return groups
+
+
+# ====================================================================== memory
+
+
+def bytes_per_member(model: nn.Module, input_shape, batch: int, eval_images: int, buffers: int,
+                     itemsize: int = 4) -> int:
+    """About how many bytes one member of a stack needs: its parameters, gradients, ``buffers``
+    optimizer buffers and a copy (snapshots, checkpoints), plus the activations of a training
+    batch (kept for the backward pass) and of an evaluation pass of ``eval_images`` images."""
+    P = sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        h = torch.zeros(1, *input_shape)
+        acts = 0
+        for layer in model:
+            h = layer(h)
+            acts += h.numel()
+    return int(itemsize * (P * (3 + buffers) + acts * (3 * batch + eval_images)))
+
+
+def eval_chunk(members: int, eval_batch_size: int) -> int:
+    """Images per evaluation pass of a stack of ``members``: the activations of all members
+    together stay about those of ``4 * eval_batch_size`` images of one network."""
+    return max(16, 4 * eval_batch_size // max(members, 1))

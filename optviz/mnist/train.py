@@ -288,7 +288,9 @@ class _Trainer:
 
         c = self.config
         remaining = sum((c.epochs - r.epoch) * self.steps_per_epoch for r in runs if r.status == "running")
-        self.bar = progress_bar(remaining, desc="mnist", unit="step", enabled=self.progress)
+        lent = hasattr(self.progress, "update")  # a study's bar, lent to this comparison
+        self.bar = self.progress if lent else progress_bar(remaining, desc="mnist", unit="step",
+                                                            enabled=bool(self.progress))
         if not self.bar.disable:
             self.log = self.bar.write
         try:
@@ -747,21 +749,37 @@ class _StackedTrainer(_Trainer):
     def _stack_for(self, runs: List[_Run]) -> _Stack:
         labels = tuple(r.label for r in runs)
         if self.stack is None or self.stack.labels != labels:
+            self.stack = None  # free the old one first
             self.stack = _Stack(self, runs)
         return self.stack
+
+    def check_memory(self, n_runs: int) -> None:
+        """Refuse, before any work, a comparison whose stack would not fit in memory."""
+        from ..memory import check_memory
+        from .models import build_model
+        from .stacked import bytes_per_member, eval_chunk, state_buffers
+
+        c = self.config
+        model = build_model(c.model)
+        buffers = max(state_buffers(e) for e in c.entries())
+        per = bytes_per_member(model, tuple(self.train_x.shape[1:]), c.batch_size,
+                               eval_chunk(n_runs, c.eval_batch_size), buffers, self.dtype.itemsize)
+        check_memory(per * n_runs, f"training {n_runs:,} runs as one stacked model",
+                     "use fewer settings or seeds, or optviz tune, which splits a study into stacks that fit")
 
     def _eval_all(self, stack: _Stack, x, y, k: Optional[int] = None):
         """``(loss, acc)``, each ``(S, R)`` float64, of every member on ``(x[:k], y[:k])``."""
         import torch
         import torch.nn.functional as F
 
+        from .stacked import eval_chunk
+
         if k is not None:
             x, y = x[:k], y[:k]
         S, R = stack.net.S, stack.net.R
         total = torch.zeros(S, R, dtype=torch.float64)
         correct = torch.zeros(S, R, dtype=torch.int64)
-        bs = max(1, self.config.eval_batch_size // max(1, min(S * R, 64)) * 4)  # bounded activation memory
-        bs = max(bs, 64)
+        bs = eval_chunk(S * R, self.config.eval_batch_size)  # bounded activation memory
         with torch.inference_mode():
             for start in range(0, len(x), bs):
                 out = stack.net.eval_logits(x[start:start + bs])                     # (S, R, b, C)
@@ -1005,7 +1023,9 @@ def train(config: TrainConfig, run_dir, *, data=None, log: Optional[Callable[[st
 
     ``data``: an :class:`~optviz.mnist.MNISTData` to use instead of loading
     ``config.dataset`` (tests, notebooks). ``log`` receives one line per epoch and run;
-    ``progress`` shows a progress bar (quiet when not a terminal); ``callback(kind, info)``
+    ``progress`` shows a progress bar (quiet when not a terminal), or is a bar to advance
+    (an object with ``update(n)``, ``write``, ``set_postfix_str``, ``close``, ``disable``:
+    a study's); ``callback(kind, info)``
     is called after every step of every run (``kind`` "step") and epoch ("epoch", the record).
 
     On Ctrl-C everything up to that moment is saved and :class:`TrainingInterrupted`
@@ -1025,6 +1045,8 @@ def train(config: TrainConfig, run_dir, *, data=None, log: Optional[Callable[[st
         "train": len(trainer.train_x), "val": len(trainer.val_x), "test": len(trainer.test_x)}})
     trainer.out = out
     try:
+        if trainer.kind == "stacked":
+            trainer.check_memory(len(runs))
         out.write_state(trainer.state(runs, "running"))
         trainer.run(runs, fresh=runs)
     except TrainingInterrupted:
