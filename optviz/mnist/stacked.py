@@ -272,7 +272,8 @@ class OptimizerGroup:
 
     ``lr`` is the learning rate of each setting (float, or an array ``(1, g, 1)``) or a
     function ``step -> lr`` of that kind (a schedule); it is applied last, as
-    ``p.add_(u, alpha=-lr)``.
+    ``p.add_(u, alpha=-lr)``; ``None`` when the transform applies it itself (look-ahead
+    Nesterov, whose rate comes before its velocity).
     """
 
     optimizer: str
@@ -322,7 +323,10 @@ class OptimizerGroup:
         finally:
             end_donation(token)
         lr = self.learning_rate()
-        if isinstance(lr, (int, float)):
+        if lr is None:      # the transform applied the rate itself
+            for x, d in zip(p, u):
+                x.add_(d)
+        elif isinstance(lr, (int, float)):
             for x, d in zip(p, u):
                 x.add_(d, alpha=-lr)
         else:
@@ -427,12 +431,12 @@ def make_groups(entries: Sequence, make_lr: Callable[[Any, Any], Any], dtype, de
                 hyper[k] = values[0]
             else:
                 hyper[k] = torch.tensor(values, dtype=dtype, device=device).view(1, -1, 1)
-        lr = hyper.pop("lr", None)
+        lr = make_lr(hyper.pop("lr", None), members[0])
         tx = registry.create(members[0].optimizer, lr=lambda step: 1.0, **hyper)
         direction, rate = split_learning_rate(tx)
-        if rate is None:
-            raise OptvizError(f"{members[0].optimizer} cannot be stacked: its learning rate is not its last step")
-        groups.append(OptimizerGroup(members[0].optimizer, i, j - i, direction, make_lr(lr, members[0]),
+        if rate is None:  # the rate is not the last step (look-ahead Nesterov scales before its velocity)
+            direction, lr = registry.create(members[0].optimizer, lr=lr, **hyper), None
+        groups.append(OptimizerGroup(members[0].optimizer, i, j - i, direction, lr,
                                      members[0].clip_norm, members[0].clip_value))
         i = j
     return groups

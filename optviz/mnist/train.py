@@ -644,16 +644,19 @@ class _Stack:
     run (a partial grid, when runs are at different epochs after an interrupted resume)
     holds a frozen stand-in."""
 
-    def __init__(self, trainer: "_StackedTrainer", runs: List[_Run]):
+    def __init__(self, trainer: "_StackedTrainer", runs: List[_Run], layout: List[_Run]):
         import torch
 
         from .models import build_model
         from .stacked import StackedNetwork, group_key, make_groups
 
+        # the grid is always the whole comparison's (``layout``), so a stack that trains only
+        # some runs (a catch-up after an interrupted resume) computes with the same shapes,
+        # and so the same bits, as the full one
         self.labels = tuple(r.label for r in runs)
-        seeds = sorted({r.spec.seed for r in runs})
+        seeds = sorted({r.spec.seed for r in layout})
         entries, seen = [], set()
-        for r in runs:
+        for r in layout:
             if r.spec.entry.key not in seen:
                 seen.add(r.spec.entry.key)
                 entries.append(r.spec.entry)
@@ -671,7 +674,7 @@ class _Stack:
             for j, e in enumerate(entries):
                 run = by_cell.get((seed, e.key))
                 if run is None:
-                    stand_in = stand_in or build_model(trainer.config.model, seed=seed)
+                    stand_in = stand_in or build_model(trainer.config.model, seed=seed).to(trainer.device, trainer.dtype)
                     row.append(stand_in)
                 else:
                     self.cells[(s, j)] = run
@@ -727,12 +730,17 @@ class _StackedTrainer(_Trainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.stack: Optional[_Stack] = None
+        self.layout: List[_Run] = []
+
+    def run(self, runs: List[_Run], fresh: List[_Run]) -> None:
+        self.layout = list(runs)
+        super().run(runs, fresh)
 
     def build(self, spec: RunSpec) -> _Run:
         from .models import build_model
 
         run = super().build(spec)
-        run.model = build_model(self.config.model, seed=spec.seed)
+        run.model = build_model(self.config.model, seed=spec.seed).to(self.device, self.dtype)
         return run
 
     def restore(self, run: _Run, ckpt: dict) -> None:
@@ -750,7 +758,7 @@ class _StackedTrainer(_Trainer):
         labels = tuple(r.label for r in runs)
         if self.stack is None or self.stack.labels != labels:
             self.stack = None  # free the old one first
-            self.stack = _Stack(self, runs)
+            self.stack = _Stack(self, runs, self.layout or runs)
         return self.stack
 
     def check_memory(self, n_runs: int) -> None:
@@ -1039,14 +1047,14 @@ def train(config: TrainConfig, run_dir, *, data=None, log: Optional[Callable[[st
     config.validate()
     check_run_folder(run_dir)  # before loading data: fail fast
     trainer = _trainer(config, None, data, log, progress, callback)
+    if trainer.kind == "stacked":
+        trainer.check_memory(len(config.runs()))  # before anything is built or written
     runs = [trainer.build(spec) for spec in config.runs()]
     out = RunDir.create(run_dir, {**_config_record(config), "steps_per_epoch": trainer.steps_per_epoch,
                                   "trainer_used": trainer.kind, "sizes": {
         "train": len(trainer.train_x), "val": len(trainer.val_x), "test": len(trainer.test_x)}})
     trainer.out = out
     try:
-        if trainer.kind == "stacked":
-            trainer.check_memory(len(runs))
         out.write_state(trainer.state(runs, "running"))
         trainer.run(runs, fresh=runs)
     except TrainingInterrupted:
