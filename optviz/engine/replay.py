@@ -17,7 +17,8 @@ A recording is only valid while ``f`` makes the same calls for every input of th
 shape. That holds for the elementwise functions a surface is made of (they cannot
 branch on values in Python), but a user's surface might not be one; so a recording is
 checked before it is used: it must reproduce ``value_and_grad`` bitwise at the points it
-was recorded at and at a second, independent set of points. A surface that fails the
+was recorded at, at a second random set, at that set mirrored through the domain's
+centre, and at points spread over the engine's whole escape box. A surface that fails the
 check, or cannot be recorded at all, is simply differentiated the ordinary way.
 
 >>> from optviz.surfaces import get_surface
@@ -138,11 +139,13 @@ def _checked(surface, n: int) -> Optional[_Replay]:
     rng = np.random.default_rng(12345)
     lo, hi = np.array([x0, y0]), np.array([x1, y1])
     first, second = (lo + (hi - lo) * rng.random((n, 2)) for _ in range(2))
+    wide = lo - 2 * (hi - lo) + 5 * (hi - lo) * rng.random((n, 2))     # the engine's whole escape box
+    mirrored = lo + hi - second                                        # every sign and order flipped
     replay = _record(surface, first)
     if replay is None:
         return None
     with np.errstate(all="ignore"):
-        for points in (first, second):
+        for points in (first, second, mirrored, wide):
             try:
                 got, want = replay(points), surface.value_and_grad(points)
             except Exception:

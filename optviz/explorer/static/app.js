@@ -875,5 +875,5 @@ async function main() {
   await requestScene();
 }
 
-window.__optviz = { state: S, get scene() { return scene; }, query };
+window.__optviz = { state: S, get scene() { return scene; }, query, busy: () => inFlight || pending };
 main();
