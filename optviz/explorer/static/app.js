@@ -67,7 +67,7 @@ function specOf(card) {
     }
   }
   items.push(...card.extra);
-  if (card.clip !== null) items.push(`clip_norm=${fmt(card.clip, 3)}`);
+  if (card.clip !== null) items.push(`clip_norm=${card.clipRaw !== undefined ? card.clipRaw : fmt(card.clip, 3)}`);
   return items.length ? `${card.name}:${items.join(",")}` : card.name;
 }
 
@@ -248,16 +248,18 @@ function plotBox() {
 }
 
 function sizeCanvases() {
-  const c = $("map");
-  const d = domainView(), m = margins();
-  const W = c.clientWidth || 800;
+  const c = $("map"), d = domainView(), m = margins();
+  const avail = $("plot").clientWidth || 800;
   // equal scales when the domain is not more than 3:1 either way (as the figures), else 3:4
   let ratio = (d[3] - d[2]) / (d[1] - d[0]);
   if (ratio < 1 / 3 || ratio > 3) ratio = 0.75;
-  ratio = Math.min(Math.max(ratio, 0.5), 1.05);
-  const plotH = (W - m.l - m.r) * ratio;
-  const maxH = window.innerHeight - 150;
-  c.style.height = Math.max(260, Math.min(plotH + m.t + m.b, maxH)) + "px";
+  ratio = Math.min(Math.max(ratio, 0.45), 1.2);
+  // the room below the map is kept for the transport and export rows; a tall domain narrows the map
+  const maxPlotH = Math.max(220, window.innerHeight - (S.style === "paper" ? 210 : 250) - m.t - m.b);
+  let plotW = avail - m.l - m.r, plotH = plotW * ratio;
+  if (plotH > maxPlotH) { plotH = maxPlotH; plotW = plotH / ratio; }
+  c.style.width = Math.round(plotW + m.l + m.r) + "px";
+  c.style.height = Math.round(plotH + m.t + m.b) + "px";
   for (const cv of [$("map"), $("loss")]) {
     const dpr = window.devicePixelRatio || 1;
     cv.width = Math.round(cv.clientWidth * dpr); cv.height = Math.round(cv.clientHeight * dpr);
@@ -338,21 +340,29 @@ function marker(ctx, m, x, y, sizePt, fill, edge, edgePt, alpha = 1) {
   ctx.globalAlpha = 1;
 }
 
-// where a path leaves the box [x0, x1, y0, y1] (the views' exit_point), else its last point
+// where to put a diverged path's cross in the view [x0, x1, y0, y1]: as the views' exit_point, where
+// the path first leaves the picture (else its last point); when the view does not hold the start
+// (zoomed in elsewhere), where the path leaves the view for the last time; null if it never shows
 function exitPoint(xs, ys, n, v) {
   const inside = (i) => xs[i] >= v[0] && xs[i] <= v[1] && ys[i] >= v[2] && ys[i] <= v[3];
-  if (!inside(0)) return [xs[0], ys[0]];
-  let k = 1;
-  while (k < n && inside(k)) k++;
-  if (k >= n) return [xs[n - 1], ys[n - 1]];
-  const p = [xs[k - 1], ys[k - 1]], q = [xs[k], ys[k]], d = [q[0] - p[0], q[1] - p[1]];
-  let t = 1;
-  [[v[0], v[1]], [v[2], v[3]]].forEach(([lo, hi], i) => {
-    if (d[i] > 0 && q[i] > hi) t = Math.min(t, (hi - p[i]) / d[i]);
-    else if (d[i] < 0 && q[i] < lo) t = Math.min(t, (lo - p[i]) / d[i]);
-  });
-  t = Math.max(0, t);
-  return [p[0] + t * d[0], p[1] + t * d[1]];
+  const cross = (k) => {                 // the point where segment k-1 -> k meets the box's edge
+    const p = [xs[k - 1], ys[k - 1]], q = [xs[k], ys[k]], d = [q[0] - p[0], q[1] - p[1]];
+    let t = 1;
+    [[v[0], v[1]], [v[2], v[3]]].forEach(([lo, hi], i) => {
+      if (d[i] > 0 && q[i] > hi) t = Math.min(t, (hi - p[i]) / d[i]);
+      else if (d[i] < 0 && q[i] < lo) t = Math.min(t, (lo - p[i]) / d[i]);
+    });
+    t = Math.max(0, t);
+    return [p[0] + t * d[0], p[1] + t * d[1]];
+  };
+  if (inside(0)) {
+    let k = 1;
+    while (k < n && inside(k)) k++;
+    return k >= n ? [xs[n - 1], ys[n - 1]] : cross(k);
+  }
+  if (inside(n - 1)) return [xs[n - 1], ys[n - 1]];
+  for (let k = n - 1; k >= 1; k--) if (inside(k - 1)) return cross(k);
+  return null;
 }
 
 function finiteCount(p) {
@@ -392,7 +402,8 @@ function drawMap() {
     ctx.drawImage(image.img, T.x(v[0]), T.y(v[3]), T.x(v[1]) - T.x(v[0]), T.y(v[2]) - T.y(v[3]));
   }
   const d = scene.field.domain;
-  if (view[0] < d[0] || view[1] > d[1] || view[2] < d[2] || view[3] > d[3]) {   // where a start may go
+  const tol = 0.005 * Math.max(d[1] - d[0], d[3] - d[2]);
+  if (view[0] < d[0] - tol || view[1] > d[1] + tol || view[2] < d[2] - tol || view[3] > d[3] + tol) {   // where a start may go
     ctx.setLineDash([6, 4]); ctx.strokeStyle = deco.ink; ctx.globalAlpha = 0.6; ctx.lineWidth = 1.2;
     ctx.strokeRect(T.x(d[0]), T.y(d[3]), T.x(d[1]) - T.x(d[0]), T.y(d[2]) - T.y(d[3]));
     ctx.globalAlpha = 1; ctx.setLineDash([]);
@@ -429,7 +440,7 @@ function drawMap() {
       const xs = [], ys = [];
       for (let j = 0; j < n; j++) { xs.push(p.xy[2 * j]); ys.push(p.xy[2 * j + 1]); }
       const e = exitPoint(xs, ys, n, view);
-      marker(ctx, "X", T.x(e[0]), T.y(e[1]), deco.cross_size, p.colour, deco.ink, lw < 2 ? 1.0 : 1.6);
+      if (e) marker(ctx, "X", T.x(e[0]), T.y(e[1]), deco.cross_size, p.colour, deco.ink, lw < 2 ? 1.0 : 1.6);
       ctx.beginPath(); ctx.rect(box.x, box.y, box.w, box.h); ctx.clip();
       return;
     }
@@ -566,12 +577,13 @@ function drawLoss() {
 
 // ---------------------------------------------------------------------------- controls: optimizers
 
-function swatch(name, colour, markerName) {
+function swatch(colour, markerName, dash) {
   const c = document.createElement("canvas");
-  c.className = "swatch"; c.width = 40; c.height = 40;
+  c.className = "swatch"; c.width = 48; c.height = 40;
   const ctx = c.getContext("2d");
-  ctx.lineWidth = 5; ctx.strokeStyle = colour; ctx.beginPath(); ctx.moveTo(2, 20); ctx.lineTo(38, 20); ctx.stroke();
-  markerPath(ctx, markerName, 20, 20, 22); ctx.fillStyle = colour; ctx.fill();
+  ctx.lineWidth = 5; ctx.strokeStyle = colour; ctx.setLineDash(dash.map((v) => v * 5));
+  ctx.beginPath(); ctx.moveTo(2, 20); ctx.lineTo(46, 20); ctx.stroke(); ctx.setLineDash([]);
+  markerPath(ctx, markerName, 24, 20, 22); ctx.fillStyle = colour; ctx.fill();
   ctx.strokeStyle = S.style === "dark" ? "#121417" : "#ffffff"; ctx.lineWidth = 2; ctx.stroke();
   return c;
 }
@@ -583,7 +595,11 @@ function labelCard(card, path) {
   if (info && text.startsWith(info.display + " ")) text = text.slice(info.display.length + 1);   // the name is beside it
   el.textContent = text;
   el.title = path ? path.label : "";
-  el.classList.toggle("diverged", !!(path && path.diverged_at !== null));
+  el.classList.toggle("diverged", !!(path && path.diverged_at !== null && path.exit === "diverged"));
+  if (path && card.swatch) {        // the card's swatch draws the path's own line style
+    const fresh = swatch(path.colour, path.marker, path.dash.map((v) => v / scene.deco.linewidth));
+    card.swatch.replaceWith(fresh); card.swatch = fresh;
+  }
 }
 
 function buildCards() {
@@ -605,10 +621,24 @@ function buildCards() {
     const label = document.createElement("span"); label.className = "label";
     const remove = document.createElement("button"); remove.type = "button"; remove.className = "remove"; remove.textContent = "\u00d7";
     remove.title = "remove"; remove.addEventListener("click", () => { S.cards.splice(idx, 1); buildCards(); requestScene(); });
-    head.append(toggle, swatch(card.name, colour, info ? info.marker : "o"), name, label, remove);
+    const clip = document.createElement("label"); clip.className = "clip"; clip.title = "clip the gradient's norm first";
+    const clipBox = document.createElement("input"); clipBox.type = "checkbox"; clipBox.checked = card.clip !== null;
+    clipBox.setAttribute("aria-label", `${card.name} clipping`);
+    clip.append(clipBox, " clip");
+    card.swatch = swatch(colour, info ? info.marker : "o", []);
+    head.append(toggle, card.swatch, name, label, clip, remove);
     el.append(head);
     for (const s of (info ? info.sliders : [])) el.append(sliderRow(card, s));
-    el.append(clipRow(card));
+    const clipRowEl = sliderRow(card, META.clip, true);
+    clipRowEl.hidden = card.clip === null;
+    clipBox.addEventListener("change", () => {
+      card.clip = clipBox.checked ? (card.lastClip || 1) : null;
+      if (card.clip === null) card.lastClip = Number(clipRowEl.querySelector("input.num-in").value) || 1;
+      clipRowEl.hidden = card.clip === null;
+      clipRowEl.querySelectorAll("input").forEach((i) => { if (i.type === "range") i.value = clampPos(SCALES.log.from(card.clip || 1, META.clip.min, META.clip.max)); else i.value = fmt(card.clip || 1, 4); });
+      requestScene();
+    });
+    el.append(clipRowEl);
     const msg = document.createElement("div"); msg.className = "msg"; el.append(msg);
     box.append(el);
   });
@@ -627,34 +657,19 @@ function sliderRow(card, s, clip = false) {
     set(v); num.value = fmt(v, 4);
   });
   num.addEventListener("change", () => {
-    const text = num.value.trim();
-    if (clip) { const v = Number(text); if (isFinite(v)) set(v); else { card.extra = card.extra.filter((e) => !e.startsWith("clip_norm=")); } }
-    else { card.raw = card.raw || {}; card.raw[s.key] = text; card.explicit.add(s.key); const v = Number(text); if (isFinite(v)) card.values[s.key] = v; requestScene(); }
-    if (clip) range.value = clampPos(SCALES[s.scale].from(Number(text), s.min, s.max));
+    const text = num.value.trim(), v = Number(text);
+    if (clip) { if (text !== "" && isFinite(v)) { range.value = clampPos(SCALES.log.from(v, s.min, s.max)); } card.clipRaw = text; set(isFinite(v) ? v : card.clip); return; }
+    card.raw = card.raw || {}; card.raw[s.key] = text; card.explicit.add(s.key);
+    if (text !== "" && isFinite(v)) { card.values[s.key] = v; range.value = clampPos(SCALES[s.scale].from(v, s.min, s.max)); }
+    requestScene();
   });
   const set = (v) => {
-    if (clip) card.clip = v;
+    if (clip) { card.clip = v; if (card.clipRaw !== undefined && Number(card.clipRaw) !== v) delete card.clipRaw; }
     else { card.values[s.key] = v; card.explicit.add(s.key); if (card.raw) delete card.raw[s.key]; }
     requestScene();
   };
   show();
   row.append(label, range, num);
-  return row;
-}
-
-function clipRow(card) {
-  const c = META.clip;
-  const row = sliderRow(card, c, true);
-  const box = document.createElement("input"); box.type = "checkbox"; box.checked = card.clip !== null;
-  box.title = "clip the gradient's norm"; box.setAttribute("aria-label", `${card.name} clipping`);
-  const label = row.querySelector("label"); label.prepend(box);
-  const [range, num] = row.querySelectorAll("input.num-in, input[type=range]");
-  const sync = () => { row.querySelectorAll("input[type=range], input.num-in").forEach((i) => (i.disabled = card.clip === null)); };
-  box.addEventListener("change", () => {
-    card.clip = box.checked ? Number(row.querySelector("input.num-in").value) || 1 : null;
-    sync(); requestScene();
-  });
-  sync();
   return row;
 }
 
@@ -691,7 +706,7 @@ function buildRunList() {
       el.classList.toggle("off", !toggle.checked); requestScene();
     });
     const label = document.createElement("span"); label.className = "label"; label.textContent = r.label; label.title = r.label;
-    head.append(toggle, swatch("", r.colour, r.marker), label);
+    head.append(toggle, swatch(r.colour, r.marker, []), label);
     el.append(head); box.append(el);
   });
 }
