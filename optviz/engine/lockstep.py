@@ -25,7 +25,7 @@ from ..errors import OptvizError
 from ..optim import registry
 from ..optim.state import leaf_paths, short_names
 from .race import (BatchRecord, Spec, _check_starts, _check_steps, _noise, _trajectory,
-                   escape_box, inside, parse_specs, race as _race_one_by_one)
+                   escape_box, parse_specs, race as _race_one_by_one)
 from .replay import value_and_grad
 from .trajectory import Trajectory
 
@@ -95,6 +95,7 @@ def run_lockstep(surface, configs, starts: np.ndarray, steps: int, noise: float 
     if noise_seq is not None:
         noise_seq = np.tile(noise_seq, (1, K, 1))      # (steps, R, 2): every config sees its start's stream
     box = escape_box(surface.domain)
+    lo, hi = box[:, 0], box[:, 1]      # race()'s inside(): NaN and inf fail these comparisons too
     vg = value_and_grad(surface, R + B * len(ahead))   # look-ahead configs add rows: the loss where they stand
     final_vg = value_and_grad(surface, R)
 
@@ -122,7 +123,7 @@ def run_lockstep(surface, configs, starts: np.ndarray, steps: int, noise: float 
             for o, r in zip(opts, rows):
                 u[r], o.state = o.tx.update(g[r], o.state, x[r])
             x_new = x + u
-            left = alive & ~inside(x_new, box)
+            left = alive & ~((lo <= x_new) & (x_new <= hi)).all(axis=1)
             diverged_at[left] = t + 1
             alive &= ~left
             x = np.where(alive[:, None], x_new, x)

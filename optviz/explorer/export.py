@@ -107,7 +107,7 @@ def export_run(run, style: str, folder, fmt: str, name: Optional[str] = None, *,
     path = export_path(folder, name or f"landscape.{fmt}", fmt)
     check_writable(path)
     written = landscape_pipeline(run.run_dir, path, plane=run.plane, grid=run.grid, subset=run.subset, style=style,
-                                 frames=frames)
+                                 frames=frames, **run.options)
     if not written:
         raise OptvizError(f"the landscape pipeline wrote nothing to {path}")
     return path, run.command(path.name, style, frames if FORMATS[fmt] == "animation" else None)

@@ -23,6 +23,7 @@ class RunSource:
     grid: int
     subset: int
     land: object            # optviz.landscape.compute.Landscape
+    options: dict           # further compute_landscape options (the command line passes none of them)
 
     @classmethod
     def load(cls, run_dir, plane: str = "pca", grid: int = 51, subset: int = 2000,
@@ -31,7 +32,7 @@ class RunSource:
         from ..landscape import compute_landscape
 
         land = compute_landscape(run_dir, plane=plane, grid=grid, subset=subset, log=log, **options)
-        return cls(Path(run_dir), plane, int(grid), int(subset), land)
+        return cls(Path(run_dir), plane, int(grid), int(subset), land, dict(options))
 
     def field(self):
         return self.land.field()
