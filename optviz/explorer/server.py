@@ -13,7 +13,6 @@ Endpoints (all state in the query string, see :mod:`optviz.explorer.state`):
 
 - ``GET /``: the page; ``GET /static/...``: its script and style sheet;
 - ``GET /api/meta``: functions, optimizers (colours, markers, sliders), styles, limits;
-- ``GET /api/defaults?f=NAME``: the command line's defaults for a function;
 - ``GET /api/scene?...``: the race (or the run's paths), computed by the engine;
 - ``GET /api/field.png?...&w=W&h=H``: the contour image for a view;
 - ``POST /api/export`` (JSON): write PNG/SVG/GIF/MP4 into the export folder;
@@ -99,18 +98,16 @@ class Explorer:
 
         return meta(self)
 
-    def defaults(self, params) -> dict:
-        scene = parse_scene({"f": params.get("f", [])}, default_function=self.default_function)
-        return {"query": scene.query(), "state": _state_json(scene)}
-
     def scene(self, params) -> dict:
-        from .scene import encode_scene, race_paths, title_svg
+        from dataclasses import replace
+
         from ..views.stills import field_title
+        from .scene import encode_scene, race_paths
 
         if self.run is not None:
             return self.run_scene(params)
         scene = parse_scene(params, default_function=self.default_function)
-        key = scene.query()
+        key = replace(scene, view=None, t=None).query()       # the page's view and step change no data
         hit = self.scenes.get(key)
         if hit is not None:
             return hit
@@ -142,7 +139,9 @@ class Explorer:
         field = run.field()
         trajs = run.trajectories()
         view = parse_run_view(params, field.domain, len(trajs))
-        key = view.query()
+        from dataclasses import replace
+
+        key = replace(view, view=None, t=None).query()
         hit = self.scenes.get(key)
         if hit is not None:
             return hit
@@ -313,10 +312,6 @@ def create_app(explorer: Explorer, allowed_hosts: Optional[Sequence[str]] = None
     async def meta(request: Request):
         return JSONResponse(await run_in_threadpool(explorer.meta))
 
-    async def defaults(request: Request):
-        params = params_of(request)
-        return JSONResponse(await run_in_threadpool(explorer.defaults, params))
-
     async def scene(request: Request):
         params = params_of(request)
         return JSONResponse(await run_in_threadpool(explorer.scene, params))
@@ -356,7 +351,6 @@ def create_app(explorer: Explorer, allowed_hosts: Optional[Sequence[str]] = None
     routes = [
         Route("/", guarded(index)),
         Route("/api/meta", guarded(meta)),
-        Route("/api/defaults", guarded(defaults)),
         Route("/api/scene", guarded(scene)),
         Route("/api/field.png", guarded(field)),
         Route("/api/export", guarded(export), methods=["POST"]),

@@ -716,14 +716,13 @@ function buildRunList() {
 const STEPS_MAX = () => META.limits.steps;
 function stepsPos(n) { return clampPos(1000 * Math.log10(n / 10) / Math.log10(STEPS_MAX() / 10)); }
 function stepsAt(p) { return Math.round(10 * (STEPS_MAX() / 10) ** (p / 1000)); }
-function noisePos(v) { return v <= 0 ? 0 : clampPos(1 + 99 * (Math.log10(v) + 3) / 5) / 10; }
+function noisePos(v) { return v > 0 ? Math.max(1, Math.min(100, Math.round(1 + 99 * (Math.log10(v) + 3) / 5))) : 0; }
 function noiseAt(p) { return p <= 0 ? 0 : Number((10 ** (-3 + 5 * (p - 1) / 99)).toPrecision(2)); }
 
 function syncGlobals() {
   $("start").value = S.start || "";
   $("steps").value = S.steps; $("steps-range").value = stepsPos(Number(S.steps) || 10);
-  $("noise").value = S.noise; $("noise-range").value = noisePos(Number(S.noise) || 0) * 10 / 10;
-  $("noise-range").value = Number(S.noise) > 0 ? Math.round(1 + 99 * (Math.log10(Number(S.noise)) + 3) / 5) : 0;
+  $("noise").value = S.noise; $("noise-range").value = noisePos(Number(S.noise) || 0);
   $("seed").value = S.seed;
   $("arrow-grad").checked = S.arrows.has("grad");
   $("arrow-momentum").checked = S.arrows.has("momentum");
@@ -737,7 +736,7 @@ function wireGlobals() {
   $("steps-range").addEventListener("input", () => { S.steps = String(stepsAt(Number($("steps-range").value))); $("steps").value = S.steps; S.t = null; requestScene(); });
   $("steps").addEventListener("change", () => { S.steps = $("steps").value.trim(); S.t = null; $("steps-range").value = stepsPos(Number(S.steps) || 10); requestScene(); });
   $("noise-range").addEventListener("input", () => { S.noise = String(noiseAt(Number($("noise-range").value))); $("noise").value = S.noise; requestScene(); });
-  $("noise").addEventListener("change", () => { S.noise = $("noise").value.trim(); requestScene(); });
+  $("noise").addEventListener("change", () => { S.noise = $("noise").value.trim(); $("noise-range").value = noisePos(Number(S.noise) || 0); requestScene(); });
   $("seed").addEventListener("change", () => { S.seed = $("seed").value.trim(); requestScene(); });
   for (const kind of ["grad", "momentum"]) {
     $(`arrow-${kind}`).addEventListener("change", (e) => { e.target.checked ? S.arrows.add(kind) : S.arrows.delete(kind); requestScene(); });
@@ -760,6 +759,7 @@ function applyStyle() {
   document.body.classList.remove("style-paper", "style-slides", "style-dark");
   document.body.classList.add("style-" + S.style);
   if (S.mode === "race") buildCards();
+  else $("optimizers").dataset.built = "";        // the run's list is rebuilt in the new colours
   sizeCanvases();
 }
 
