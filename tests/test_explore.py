@@ -116,7 +116,7 @@ def test_scene_is_the_race_of_the_command_line(server):
         assert len(decode(path["arrows"]["grad"])) == 2 * (scene["n_steps"] + 1)
     diverged = [p for p in scene["paths"] if p["diverged_at"] is not None]
     assert diverged and all("diverged at step" in p["label"] for p in diverged)
-    assert scene["loss"]["scale"] == "log" and scene["loss"]["ylabel"] == "f - f*"
+    assert scene["loss"]["scale"] == "log" and scene["loss"]["ylabel"] == "f − f*"
     assert "--noise 0.2 --seed 3" in scene["commands"]["animate"] and "--arrows grad" in scene["commands"]["animate"]
     assert scene["state"]["start"] == [-1.5, 2.0]
 

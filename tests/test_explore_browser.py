@@ -97,6 +97,19 @@ def test_a_lecturer_session(server, page):
     assert "η=" in label and "η=0.1)" not in label
     page.wait_for_function("location.search.includes('adam:lr=') && !location.search.includes('adam:lr=0.1&')")
 
+    # scroll to zoom (a new contour image for the window), switch an optimizer off
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
+    with page.expect_response(lambda r: "/api/field.png" in r.url and "view=" in r.url) as image:
+        page.mouse.wheel(0, -300)
+    assert image.value.status == 200
+    page.wait_for_function("location.search.includes('view=')")
+    v = scene_version(page)
+    page.uncheck('.opt[data-optimizer="sgd"] input.toggle')
+    wait_newer(page, v)
+    assert page.evaluate("window.__optviz.scene.paths.map(p => p.optimizer)")[0] == "momentum"
+    page.check('.opt[data-optimizer="sgd"] input.toggle')
+    wait_newer(page, v + 1)
+
     # arrows, scrubbing, and the link reproduces the scene
     v = scene_version(page)
     page.check("#arrow-grad")

@@ -73,7 +73,7 @@ def encode_scene(field, trajectories: Sequence, style: str, arrows: Sequence[str
     out["n_steps"] = int(anim.n_steps)
     out["step_values"] = _b64(anim.step_values)
     out["loss"] = {"scale": anim.yscale, "ylim": [float(v) for v in anim.ylim], "linthresh": float(anim.linthresh),
-                   "ylabel": anim.ylabel.replace("−", "-")}
+                   "ylabel": anim.ylabel}
     for j, (track, ps) in enumerate(zip(anim.tracks, path_styles(trajectories, style))):
         traj = track.traj
         label = ps.label
