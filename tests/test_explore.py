@@ -312,6 +312,8 @@ def test_export_waits_its_turn(server):
 
 
 def test_export_with_every_optimizer_off_is_refused(server):
+    status, scene, _ = call(server, "/api/scene?f=booth&off=sgd")
+    assert status == 200 and scene["paths"] == [] and scene["field"]["name"] == "booth"
     status, body, _ = call(server, "/api/export", body={"query": "f=booth&off=sgd", "format": "png"})
     assert status == 400 and "at least one optimizer" in body["error"]
 
