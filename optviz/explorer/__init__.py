@@ -104,4 +104,4 @@ def explore(function: Optional[str] = None, *, run=None, opts: Optional[Iterable
         if server is None or not server.running:
             server = BackgroundServer(Explorer(out_dir=out, run=source), port=port)
             _SERVERS[key] = server
-    return ExplorerView(server, query, height or (760 if style == "paper" else 900))
+    return ExplorerView(server, query, height or (840 if style == "paper" else 940))
