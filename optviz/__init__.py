@@ -8,10 +8,11 @@ the same optimizer has the same name and colour in every figure.
 >>> import optviz
 >>> paths = optviz.race("rosenbrock")
 >>> optviz.animate("rosenbrock", paths).save("rosen.gif")
+>>> optviz.explore("rosenbrock")          # the live explorer, inline in Jupyter
 """
 __version__ = "0.1.0"
 
-__all__ = ["race", "plot", "animate", "__version__"]
+__all__ = ["race", "plot", "animate", "explore", "__version__"]
 
 
 def __getattr__(name):
@@ -19,4 +20,7 @@ def __getattr__(name):
     if name in ("race", "plot", "animate"):
         from . import api
         return getattr(api, name)
+    if name == "explore":   # the web server's libraries load only when the explorer is asked for
+        from .explorer import explore
+        return explore
     raise AttributeError(f"module 'optviz' has no attribute {name!r}")
