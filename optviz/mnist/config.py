@@ -54,7 +54,7 @@ class TrainConfig:
     snapshot_every: int = 50  # "dense": save the weights every k steps (and the final weights); 0: no snapshots
     snapshot_dtype: str = "float16"  # offsets from the initial weights in float16 (half the disk), or "float32"
     snapshot_val_size: int = 512  # validation images for the loss at each snapshot; 0: skip
-    eval_every: int = 0  # also validate every k steps within an epoch (time-to-target); 0: at epoch ends only
+    evals_per_epoch: int = 1  # validations per epoch, evenly spaced, the last at its end (time to target)
     eval_batch_size: int = 2000  # batch size of evaluation (no gradients)
     check_every: int = 50  # steps between divergence checks of the loss
     divergence_factor: float = 10.0  # diverged: loss above this x the initial validation loss ...
@@ -76,9 +76,10 @@ class TrainConfig:
             raise UnknownName("model", self.model, MODELS)
         if self.dataset not in DATASETS:
             raise UnknownName("dataset", self.dataset, DATASETS)
-        for name in ("epochs", "batch_size", "eval_batch_size", "check_every", "divergence_patience"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "check_every", "divergence_patience",
+                     "evals_per_epoch"):
             _positive_int(name, getattr(self, name))
-        for name in ("snapshot_every", "snapshot_val_size", "val_size", "split_seed", "eval_every"):
+        for name in ("snapshot_every", "snapshot_val_size", "val_size", "split_seed"):
             _nonneg_int(name, getattr(self, name))
         from .snapshots import SNAPSHOT_DTYPES, SNAPSHOT_KINDS
 

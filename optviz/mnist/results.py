@@ -28,7 +28,7 @@ Records in ``metrics.jsonl`` (``kind`` says which):
 * ``event``: ``event`` ("diverged", "interrupted", "resumed"), ``run``, ``epoch``, ``step``.
 
 * ``eval``: ``run, ..., epoch, step, val_loss, val_acc, train_time``: validations within
-  an epoch (``eval_every``), for time-to-target.
+  an epoch (``evals_per_epoch``), for time to target.
 
 Snapshots (for the loss landscape): per run, ``snapshots/RUN/origin.npz`` (the initial
 weights) and ``snapshots/RUN/epoch-EEEE.npz`` (the snapshots taken while training epoch

@@ -271,6 +271,12 @@ class _Trainer:
                   if (lo < s <= hi) or (s == 0 and epoch == 0)]
         return {s for s in picked if s < hi}, hi in picked
 
+    def _eval_steps(self, step0: int) -> set:
+        """The steps within the epoch starting at ``step0`` that are validated before the
+        epoch's end (``evals_per_epoch - 1`` of them, evenly spaced)."""
+        n, S = self.config.evals_per_epoch, self.steps_per_epoch
+        return {step0 + round(k * S / n) for k in range(1, n)} - {step0, step0 + S}
+
     def snapshot_meta(self, run: _Run, names, shapes) -> dict:
         return {**run.spec.to_dict(), "model": self.config.model, "param_names": list(names),
                 "param_shapes": [list(s) for s in shapes], "num_params": sum(math.prod(s) for s in shapes),
@@ -527,7 +533,7 @@ class _SequentialTrainer(_Trainer):
         step_losses = []  # detached 0-d tensors: no sync per step; one stack per epoch
         pending = []      # (step, weights, val) of snapshots whose batch loss is the next step's
         snap_in, snap_end = self._snapshot_steps(epoch)
-        evals_at = set(range(run.step + c.eval_every, run.step + n_batches, c.eval_every)) if c.eval_every else ()
+        evals_at = self._eval_steps(run.step)
         model, opt = run.model, run.optimizer
         params = list(model.parameters())
         scan = self.rule.scanner(torch.tensor([run.reference]))
@@ -839,7 +845,7 @@ class _StackedTrainer(_Trainer):
             self.bar.set_postfix_str(f"{len(stack.cells)} runs, epoch {epoch + 1}/{c.epochs}")
         step0 = next(iter(stack.cells.values())).step
         snap_in, snap_end = self._snapshot_steps(epoch)
-        evals_at = set(range(step0 + c.eval_every, step0 + n_batches, c.eval_every)) if c.eval_every else ()
+        evals_at = self._eval_steps(step0)
         orders = torch.stack([dataset.batch_order(len(self.train_x), seed, epoch) for seed in stack.seeds])
         orders = orders.to(self.train_x.device)
         clipped = any(g.clip_norm is not None for g in groups)

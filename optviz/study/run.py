@@ -143,10 +143,8 @@ def shard_config(spec: StudySpec, shard: Shard):
     missing = [k for k in shard.settings if k not in by_key]
     if missing:
         raise OptvizError(f"shard {shard.name}: unknown settings {', '.join(missing)} (study.json was edited?)")
-    config = spec.base_config(optimizers=[by_key[k].spec for k in shard.settings], seeds=list(shard.seeds))
-    steps = -(-_train_size(config) // config.batch_size)
-    config.eval_every = max(1, steps // spec.evals_per_epoch) if spec.evals_per_epoch > 1 else 0
-    return config
+    return spec.base_config(optimizers=[by_key[k].spec for k in shard.settings], seeds=list(shard.seeds),
+                            evals_per_epoch=spec.evals_per_epoch)
 
 
 def _train_size(config) -> int:
