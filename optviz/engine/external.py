@@ -77,13 +77,18 @@ def _clip_options(options: Dict[str, Any], text: str) -> Dict[str, float]:
     return clip
 
 
+#: Legend symbols for torch's option names, as the registry's labels write them (short legends).
+_SYMBOLS = {"lr": "η", "momentum": "γ", "eps": "ε", "weight_decay": "λ", "alpha": "α", "rho": "ρ",
+            "betas": "β", "clip_norm": "clip", "clip_value": "clip|g|"}
+
+
 def _format_options(options: Dict[str, Any]) -> str:
     def show(v):
         if isinstance(v, tuple):
             return "(" + ", ".join(map(show, v)) + ")"
         return f"{v:g}" if isinstance(v, float) else str(v)
 
-    return ", ".join(f"{'η' if k == 'lr' else k}={show(v)}" for k, v in options.items())
+    return ", ".join(f"{_SYMBOLS.get(k, k)}={show(v)}" for k, v in options.items())
 
 
 def _scratch_check(factory: Callable, clip: Dict[str, float], text: str) -> None:
@@ -191,7 +196,7 @@ def resolve_torch(target, options: Dict[str, Any], text: str):
             name = type(made).__name__
         key = f"torch:{name}"
         body = _format_options({**options, **clip})
-        label = f"torch.optim.{name}" + (f" ({body})" if body else "")
+        label = f"torch {name}" + (f" ({body})" if body else "")
     _scratch_check(factory, clip, text)
     return name, key, label, factory, hyper
 
@@ -260,12 +265,12 @@ def _state_rows(state: dict) -> Dict[str, np.ndarray]:
 
 
 def _clip_(g, clip: Dict[str, float]):
+    """The core's clipping, in its order (norm, then value) and with its formula
+    (``torch.nn.utils.clip_grad_norm_``'s: ``min(1, c / (||g|| + 1e-6))``)."""
+    if "clip_norm" in clip:
+        g = g * min(1.0, clip["clip_norm"] / (float(np.sqrt((g * g).sum())) + 1e-6))
     if "clip_value" in clip:
         g = np.clip(g, -clip["clip_value"], clip["clip_value"])
-    if "clip_norm" in clip:
-        n = float(np.linalg.norm(g))
-        if n > clip["clip_norm"]:
-            g = g * (clip["clip_norm"] / n)
     return g
 
 

@@ -153,7 +153,13 @@ def _registry_spec(text: str) -> OptimizerSpec:
     from ..optim import registry
 
     name, _, rest = text.partition(":")
-    split_options(rest, text)                      # duplicates and malformed items
+    for key, value in split_options(rest, text):   # duplicates and malformed items
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        if not math.isfinite(number):
+            raise InvalidValue(f"invalid {key}={value} in {text!r}: {value!r} is not a finite number")
     name, hyper = registry.parse_spec(text)
     _check_finite(text, hyper)
     return OptimizerSpec("optviz", name, hyper, name, registry.format_spec(name, hyper), text)

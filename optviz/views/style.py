@@ -29,8 +29,8 @@ EXTERNAL_PALETTE = ("#A300D9", "#9362D9", "#15788C", "#213FD9", "#D900B5", "#734
 #: among themselves, so any mix of them in one figure has distinct colours.
 EXTERNAL_COLOURS = {
     "scipy:BFGS": "#A300D9", "scipy:L-BFGS-B": "#9362D9", "scipy:CG": "#15788C", "scipy:Newton-CG": "#213FD9",
-    "scipy:trust-ncg": "#D900B5", "scipy:Nelder-Mead": "#734A11",
-    "torch:SGD": "#00A600", "torch:Adam": "#D90036", "torch:AdamW": "#A63019", "torch:RMSprop": "#D98962",
+    "scipy:trust-ncg": "#D98962", "scipy:Nelder-Mead": "#734A11",
+    "torch:SGD": "#00A600", "torch:Adam": "#D90036", "torch:AdamW": "#A63019", "torch:RMSprop": "#D900B5",
     "torch:LBFGS": "#D9006C",
 }
 
