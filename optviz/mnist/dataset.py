@@ -25,11 +25,12 @@ The normalised tensors are cached in ``<data dir>/<MNIST|FashionMNIST>/optviz/``
 a format version), so a second load memory-maps them instead of re-decoding.
 
 Nothing trains on bytes that were not verified, checked cheaply but surely on
-every load: the raw files are rehashed (SHA-256, ~30 ms for MNIST's 55 MB; a
-file whose bytes rotted is refetched or refused), the raw bytes that are decoded
-are the very bytes that were hashed, and the cache stores a CRC-32 of each
-tensor's bytes, checked on load (~40 ms for 220 MB): a corrupt cache is
-reported in the log and rebuilt, never mistaken for a diverging optimizer.
+every load: the raw files are rehashed (SHA-256 of MNIST's 55 MB; a file whose
+bytes rotted is refetched or refused), the raw bytes that are decoded are the
+very bytes that were hashed, and the cache stores a CRC-32 of each tensor's
+bytes, checked on load: a corrupt cache is reported in the log and rebuilt,
+never mistaken for a diverging optimizer. All of it costs about 0.15 s a load
+(``benchmarks/data_load.py``: 0.58 s against 0.42 s unchecked, warm cache).
 
 Example::
 

@@ -37,8 +37,8 @@ corrupt) is replaced by the next source that has a good copy.
 A small ``.optviz-verified.json`` beside the files records size, mtime and
 SHA-256 of what was verified. ``optviz data fetch`` trusts a matching size and
 mtime; loading the data for training does not (``ensure_dataset(verify=True)``):
-it rehashes the 55 MB (about 30 ms), because bytes can rot while size and mtime
-stay the same. A file whose size and mtime match its stamp but whose SHA-256
+it rehashes the 55 MB, because bytes can rot while size and mtime stay the same
+(all of a load's checks cost about 0.15 s: ``benchmarks/data_load.py``). A file whose size and mtime match its stamp but whose SHA-256
 does not is corrupt, also where no canonical checksum is known (Fashion-MNIST);
 ``optviz data info`` always rehashes.
 
