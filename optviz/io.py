@@ -185,11 +185,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if failure is None:
             raise
         raise failure from None
-    except BaseException:
+    except BaseException as exc:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         _remove_empty(created)
+        # a writer that trips over its own cleanup after a full disk (matplotlib's PDF backend
+        # raises AttributeError while handling ENOSPC): report the disk, not the symptom
+        cause = _storage_cause(exc)
+        if cause is not None and not isinstance(exc, (KeyboardInterrupt, RuntimeFailure)):
+            raise write_failure(path, cause) from None
         raise
+
+
+def _storage_cause(exc: BaseException) -> Optional[OSError]:
+    """The full-disk-like ``OSError`` among the exceptions that led to ``exc``, if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 @contextlib.contextmanager

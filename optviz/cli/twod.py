@@ -46,6 +46,15 @@ def _run(function, opts, starts, steps, noise, seed):
     return surface, paths
 
 
+def _schedule(ctx, param, value):
+    from ..errors import UnknownName
+    from ..views.frames import SCHEDULES
+
+    if value not in SCHEDULES:
+        raise UnknownName("frame schedule", value, SCHEDULES)
+    return value
+
+
 def _check_style(style, default):
     from ..views.style import style_names
     from ..errors import UnknownName
@@ -92,7 +101,8 @@ def plot_command(function, opts, starts, steps, noise, seed, style, kind, output
 @click.option("--frames", type=int, default=300, show_default=True, callback=positive_int,
               help="Frames (at most one per step).")
 @click.option("--fps", type=float, default=30, show_default=True, callback=finite_positive, help="Frames per second.")
-@click.option("--schedule", type=click.Choice(["linear", "log", "all"]), default="linear", show_default=True,
+@click.option("--schedule", default="linear", show_default=True, callback=_schedule, metavar="[linear|log|all]",
+              shell_complete=lambda ctx, param, incomplete: [s for s in ("linear", "log", "all") if s.startswith(incomplete)],
               help="How frames map to steps: evenly thinned, log-spaced (early steps dense), or every step.")
 @click.option("--arrows", default="", metavar="KINDS",
               help="Comma-separated arrows at each point: grad, momentum, step.",

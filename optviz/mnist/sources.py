@@ -624,6 +624,7 @@ def ensure_dataset(dataset: str = "mnist", data_dir=None, *, source=None, downlo
         return status
     folder = raw_dir(spec, root)
     check_writable(folder / STAMP_FILE)
+    absent = [p for p in (folder, folder.parent, root) if not p.exists()]   # removed again if all fails
     for f in status.bad:
         if f.problem != "missing":
             log(f"{f.path}: {f.problem}; replacing it")
@@ -632,6 +633,7 @@ def ensure_dataset(dataset: str = "mnist", data_dir=None, *, source=None, downlo
     if source is not None:
         _, failed = import_files(spec, root, source, todo)
         if failed:
+            _remove_empty_folders(absent)
             detail = "; ".join(f"{k}: {v}" for k, v in failed.items())
             raise OptvizError(f"could not import {spec.title} from {str(source)!r}: {_short(detail)}",
                               details=f"{detail}\n{how_to_get(spec, root)}")
@@ -662,8 +664,18 @@ def ensure_dataset(dataset: str = "mnist", data_dir=None, *, source=None, downlo
         summary = (f"{spec.title} is not available in {folder} ({_short(missing, 120)})"
                    + (f"; tried {tried}, none worked" if tried else "; downloading is off"))
         details = "\n".join([f"  {e}" for e in errors] + [how_to_get(spec, root)])
+        _remove_empty_folders(absent)
         raise RuntimeFailure(summary, details=details)
     return status
+
+
+def _remove_empty_folders(folders) -> None:
+    """Remove the folders (deepest first) that a failed fetch made and left empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:      # not empty, or not there
+            pass
 
 
 def _short(text: str, limit: int = 160) -> str:
