@@ -364,11 +364,12 @@ def test_step_values_relabel_the_counter_and_the_loss_axis(surface, paths):
 # ---------------------------------------------------------------- terminals, notebooks, browsers
 
 
-def test_progress_is_drawn_on_a_terminal_and_silent_in_logs(small, tmp_path, monkeypatch, capsys):
+def test_progress_is_drawn_on_a_terminal_and_silent_in_logs(surface, paths, tmp_path, monkeypatch, capsys):
     import io
     import sys
     import warnings
 
+    tiny = animate(surface, paths, style="paper", frames=3, dpi=20)
     class Terminal(io.StringIO):
         def isatty(self):
             return True
@@ -378,7 +379,7 @@ def test_progress_is_drawn_on_a_terminal_and_silent_in_logs(small, tmp_path, mon
         monkeypatch.setattr(sys, "stderr", err)
         with warnings.catch_warnings():
             warnings.simplefilter("error")                # no TqdmExperimentalWarning, no ipywidgets warning
-            small.save(tmp_path / f"p{tty}.gif", progress=True)
+            tiny.save(tmp_path / f"p{tty}.gif", progress=True)
         assert ("frame" in err.getvalue()) is expect, err.getvalue()
     assert capsys.readouterr().err == ""
 

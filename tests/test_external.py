@@ -158,8 +158,10 @@ def test_divergence_is_an_event_as_in_the_core():
 def test_noise_is_the_same_for_every_engine():
     core, torch_sgd = race(ROSEN, ["sgd:lr=0.001", "torch:SGD:lr=0.001"], steps=100, noise=0.5, seed=3)
     np.testing.assert_allclose(torch_sgd.xy, core.xy, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(torch_sgd.grad, core.grad, rtol=0, atol=1e-9)      # the noisy gradients
     clipped_core, clipped_torch = race(ROSEN, ["sgd:lr=0.001,clip_norm=1", "torch:SGD:lr=0.001,clip_norm=1"], steps=100)
     np.testing.assert_allclose(clipped_torch.xy, clipped_core.xy, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(clipped_torch.grad, clipped_core.grad, rtol=0, atol=1e-9)  # before clipping
 
 
 def test_colours_are_fixed_and_apart_from_the_registry():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import InvalidValue, OptvizError
+from ..errors import InvalidValue
 from ._common import (check_extension, complete_functions, complete_specs, complete_styles, finite_nonneg,
                       finite_positive, nonneg_int, parse_starts, positive_int)
 

@@ -23,9 +23,8 @@ last point inside, with the step it left at recorded, as in the core's engine.
 from __future__ import annotations
 
 import inspect
-import math
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -91,7 +90,7 @@ def _format_options(options: Dict[str, Any]) -> str:
     return ", ".join(f"{_SYMBOLS.get(k, k)}={show(v)}" for k, v in options.items())
 
 
-def _scratch_check(factory: Callable, clip: Dict[str, float], text: str) -> None:
+def _scratch_check(factory: Callable, text: str) -> None:
     """Build the optimizer on a scratch point and take two steps: torch checks most values
     only at construction or at the first step (SparseAdam, Muon, fused on CPU, ...)."""
     import torch
@@ -197,7 +196,7 @@ def resolve_torch(target, options: Dict[str, Any], text: str):
         key = f"torch:{name}"
         body = _format_options({**options, **clip})
         label = f"torch {name}" + (f" ({body})" if body else "")
-    _scratch_check(factory, clip, text)
+    _scratch_check(factory, text)
     return name, key, label, factory, hyper
 
 
@@ -298,9 +297,9 @@ def run_torch(surface, spec, starts: np.ndarray, steps: int, noise: float = 0.0,
             g = g[0]
             if noise_seq is not None:
                 g = g + noise_seq[t_now[0], b]
-            g = _clip_(g, clip)
-            p.grad = torch.as_tensor(np.array(g, dtype=float))
+            # recorded as the core records it: the (noisy) gradient, before clipping
             value = (float(np.asarray(loss).reshape(-1)[0]), np.array(g, dtype=float))
+            p.grad = torch.as_tensor(np.array(_clip_(g, clip), dtype=float))
             if closure.first is None:     # LBFGS evaluates several points per step: keep the one at x_t
                 closure.first = value
             return torch.tensor(value[0], dtype=torch.float64)

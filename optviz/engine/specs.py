@@ -152,7 +152,7 @@ def _check_finite(spec: str, hyper: Dict[str, Any]) -> None:
 def _registry_spec(text: str) -> OptimizerSpec:
     from ..optim import registry
 
-    name, _, rest = text.partition(":")
+    _, _, rest = text.partition(":")
     for key, value in split_options(rest, text):   # duplicates and malformed items
         try:
             number = float(value)
