@@ -186,7 +186,12 @@ def _from_text(text: str) -> OptimizerSpec:
             kind = "torch.optim class or registry name" if prefix == "torch" else "scipy method"
             raise OptvizError(f"{text!r} names no {kind}; write e.g. "
                               + ("torch:SGD:lr=0.01,momentum=0.9" if prefix == "torch" else "scipy:BFGS"))
-        options = {k: parse_value(v) for k, v in split_options(opts, text)}
+        options = {}
+        for key, value in split_options(opts, text):
+            try:
+                options[key] = parse_value(value)
+            except OptvizError as exc:
+                raise type(exc)(f"{exc} (option {key!r} of {text!r})") from None
         return _external_spec(prefix, target.strip(), options, text)
     if head.strip() in newton.METHODS:
         split_options(rest, text)
