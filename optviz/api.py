@@ -6,7 +6,9 @@
 >>> optviz.animate("rosenbrock", paths)                # shows inline in Jupyter; .save("rosen.gif")
 
 Functions accept a surface name or a :class:`~optviz.surfaces.ScalarField2D`, and
-optimizer specs as strings (``"adam:lr=0.05,beta1=0.8"``) or ``(name, dict)`` pairs.
+optimizer specs as strings (``"adam:lr=0.05,beta1=0.8"``, ``"torch:SGD:lr=0.01"``,
+``"scipy:BFGS"``), ``(name, dict)`` pairs, torch.optim classes or factories (see
+:mod:`optviz.engine.specs`).
 """
 from __future__ import annotations
 
@@ -53,14 +55,17 @@ PLOT_KINDS = ("contour", "surface3d", "loss", "gradient", "dashboard")
 def plot(function, paths: Optional[Sequence[Trajectory]] = None, kind: str = "contour", style: str = "paper",
          **kwargs):
     """A still figure of ``paths`` on ``function`` (kinds: contour, surface3d, loss,
-    gradient, dashboard); returns the matplotlib Figure."""
+    gradient, dashboard); returns the matplotlib Figure. In a notebook it shows as the
+    cell's result, with no ``%matplotlib inline`` needed."""
+    from .notebook import shown_inline
+
     field = field_of(function)
     kinds = _plot_kinds()
     if kind not in kinds:
         raise UnknownName("plot kind", kind, kinds)
     if paths is None and kind != "gradient":
         paths = race(field)
-    return kinds[kind](field, paths or [], style, **kwargs)
+    return shown_inline(kinds[kind](field, paths or [], style, **kwargs))
 
 
 def animate(function, paths: Optional[Sequence[Trajectory]] = None, style: str = "slides", **kwargs):

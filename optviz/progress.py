@@ -2,8 +2,10 @@
 
 ``progress_bar(total, desc)`` is a tqdm bar where one helps and a silent stand-in
 where it would only add noise: it is drawn on a terminal, and in a notebook
-(as text, so it needs no ipywidgets), and stays silent when the output is a
-file or a pipe (logs stay clean).
+(as text, so it needs no ipywidgets and never warns that they are missing: plain
+``tqdm``, not ``tqdm.auto``), and stays silent when the output is a file or a pipe
+(logs stay clean). In a notebook it redraws at most twice a second: every redraw
+is a message to the frontend.
 """
 from __future__ import annotations
 
@@ -28,8 +30,10 @@ def progress_bar(total: Optional[float] = None, desc: str = "", unit: str = "it"
     """A tqdm bar over ``total`` units; disabled unless ``enabled`` and someone can see it."""
     from tqdm import tqdm
 
-    visible = enabled and (in_notebook() or _isatty(sys.stderr))
-    return tqdm(total=total, desc=desc, unit=unit, disable=not visible, dynamic_ncols=True, leave=False,
+    notebook = in_notebook()
+    visible = enabled and (notebook or _isatty(sys.stderr))
+    kwargs.setdefault("mininterval", 0.5 if notebook else 0.1)
+    return tqdm(total=total, desc=desc, unit=unit, disable=not visible, dynamic_ncols=not notebook, leave=False,
                 file=sys.stderr, **kwargs)
 
 

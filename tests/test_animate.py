@@ -359,3 +359,63 @@ def test_step_values_relabel_the_counter_and_the_loss_axis(surface, paths):
         animate(surface, paths, style="paper", frames=5, dpi=DPI, step_values=values[:-1])
     with pytest.raises(InvalidValue, match="increasing"):
         animate(surface, paths, style="paper", frames=5, dpi=DPI, step_values=np.zeros(n))
+
+
+# ---------------------------------------------------------------- terminals, notebooks, browsers
+
+
+def test_progress_is_drawn_on_a_terminal_and_silent_in_logs(surface, paths, tmp_path, monkeypatch, capsys):
+    import io
+    import sys
+    import warnings
+
+    tiny = animate(surface, paths, style="paper", frames=3, dpi=20)
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for tty, expect in ((False, False), (True, True)):
+        err = Terminal() if tty else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")                # no TqdmExperimentalWarning, no ipywidgets warning
+            tiny.save(tmp_path / f"p{tty}.gif", progress=True)
+        assert ("frame" in err.getvalue()) is expect, err.getvalue()
+    assert capsys.readouterr().err == ""
+
+
+def test_no_tqdm_auto_anywhere_outside_the_trainer():
+    """tqdm.auto warns in a notebook without ipywidgets; every bar goes through optviz.progress."""
+    import pathlib
+
+    root = pathlib.Path(animate_mod.__file__).resolve().parents[1]
+    users = [str(p.relative_to(root)) for p in root.rglob("*.py")
+             if ("from tqdm.auto" in p.read_text() or "import tqdm.auto" in p.read_text()) and p.name != "train.py"]            # the MNIST trainer is being rewritten by the lead
+    assert users == []
+
+
+def test_player_buttons_are_drawn_not_font_glyphs(small):
+    from optviz.views.writers import ICONS
+
+    html = small.to_jshtml()
+    for glyph in ("&#9198;", "\u23ee", "&#9664;", "&#9654;", "&#9646;", "&#10074;"):
+        assert glyph not in html                       # media glyphs are empty boxes in common fonts
+    for name, icon in ICONS.items():
+        assert icon.startswith("<svg") and 'fill="currentColor"' in icon
+        assert icon in html
+    assert html.count('type="button"') == 4 and 'aria-label="first frame"' in html
+
+
+@pytest.mark.parametrize("ext,fps,ok", [(".gif", 50, True), (".gif", 51, False), (".gif", 0.01, False),
+                                        (".mp4", 120, True), (".mp4", 1e-300, False), (".html", float("inf"), False)])
+def test_frame_rates_a_file_can_hold(small, tmp_path, ext, fps, ok):
+    from optviz.views.animate import check_animation
+
+    if ok:
+        assert check_animation(tmp_path / f"a{ext}", 10, fps) == tmp_path / f"a{ext}"
+    else:
+        with pytest.raises(InvalidValue, match="frames per second"):
+            check_animation(tmp_path / f"a{ext}", 10, fps)
+        with pytest.raises(InvalidValue, match="frames per second"):
+            small.save(tmp_path / f"a{ext}", fps=fps, progress=False)
+    assert not list(tmp_path.iterdir())

@@ -36,9 +36,9 @@ def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
-def one_line_error(result, *fragments):
+def one_line_error(result, *fragments, exit_code=2):
     lines = result.output.strip().splitlines()
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == exit_code, result.output
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     for f in fragments:
         assert f in lines[0], result.output
@@ -110,15 +110,16 @@ def test_bad_options(args, fragment, data_dir, tmp_path):
 
 
 def test_missing_and_corrupt_data(data_dir, tmp_path):
+    # data that cannot be had is a runtime failure (exit 1), not bad input
     one_line_error(invoke("mnist", "--data-dir", tmp_path / "empty", *SMALL, "-o", tmp_path / "run"),
-                   "MNIST is not available")
+                   "MNIST is not available", exit_code=1)
     assert not (tmp_path / "run").exists()
     images = data_dir / "MNIST" / "raw" / "train-images-idx3-ubyte"
     blob = bytearray(images.read_bytes())
     blob[5000] ^= 0xFF
     images.write_bytes(bytes(blob))
     (data_dir / "MNIST" / "raw" / ".optviz-verified.json").unlink()  # as after a copy: rehash
-    one_line_error(invoke("mnist", "--data-dir", data_dir, *SMALL, "-o", tmp_path / "run"), "MNIST")
+    one_line_error(invoke("mnist", "--data-dir", data_dir, *SMALL, "-o", tmp_path / "run"), "MNIST", exit_code=1)
     assert not (tmp_path / "run").exists()
 
 

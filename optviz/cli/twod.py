@@ -5,8 +5,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import OptvizError
-from ._common import check_extension, parse_starts, positive_int
+from ..errors import InvalidValue
+from ._common import (check_extension, complete_functions, complete_specs, complete_styles, finite_nonneg,
+                      finite_positive, nonneg_int, parse_starts, positive_int)
 
 STILL_FORMATS = ("png", "svg", "pdf")
 ANIMATION_FORMATS = ("gif", "mp4", "html")
@@ -15,17 +16,21 @@ STYLE_HELP = "Style preset: paper, slides (16:9, large type) or dark."
 
 def _race_options(f):
     for option in reversed([
-        click.argument("function"),
-        click.option("--opt", "opts", multiple=True, metavar="SPEC",
+        click.argument("function", shell_complete=complete_functions),
+        click.option("--opt", "opts", multiple=True, metavar="SPEC", shell_complete=complete_specs,
                      help="Optimizer with hyperparameters, repeatable: --opt sgd:lr=0.001 --opt adam:lr=0.05,beta1=0.8. "
-                          "Also newton, damped_newton, saddle_free_newton. Default: the lecture's five, tuned per function."),
+                          "Also newton, damped_newton, saddle_free_newton; any torch.optim class "
+                          "(torch:SGD:lr=0.01,momentum=0.9) or registry name (torch:adam); scipy.optimize methods "
+                          "(scipy:BFGS, scipy:L-BFGS-B, scipy:Nelder-Mead, ...). "
+                          "Default: the lecture's five, tuned per function."),
         click.option("--start", "starts", multiple=True, metavar="X,Y",
                      help="Start point, repeatable (write --start=-1.5,2 for negative x). Default: the function's lecture start."),
         click.option("--steps", type=int, default=None, callback=positive_int, help="Steps per optimizer."),
-        click.option("--noise", type=float, default=0.0, show_default=True,
+        click.option("--noise", type=float, default=0.0, show_default=True, callback=finite_nonneg,
                      help="Std of Gaussian noise added to every gradient (the stochastic setting)."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed for the gradient noise."),
-        click.option("--style", default=None, help=STYLE_HELP),
+        click.option("--seed", type=int, default=0, show_default=True, callback=nonneg_int,
+                     help="Seed for the gradient noise (>= 0)."),
+        click.option("--style", default=None, help=STYLE_HELP, shell_complete=complete_styles),
     ]):
         f = option(f)
     return f
@@ -41,6 +46,15 @@ def _run(function, opts, starts, steps, noise, seed):
     return surface, paths
 
 
+def _schedule(ctx, param, value):
+    from ..errors import UnknownName
+    from ..views.frames import SCHEDULES
+
+    if value not in SCHEDULES:
+        raise UnknownName("frame schedule", value, SCHEDULES)
+    return value
+
+
 def _check_style(style, default):
     from ..views.style import style_names
     from ..errors import UnknownName
@@ -53,8 +67,9 @@ def _check_style(style, default):
 
 @click.command("plot")
 @_race_options
-@click.option("--kind", default="contour", show_default=True,
-              help="contour, surface3d, loss, gradient or dashboard.")
+@click.option("--kind", default="contour", show_default=True, help="contour, surface3d, loss, gradient or dashboard.",
+              shell_complete=lambda ctx, param, incomplete: [k for k in ("contour", "surface3d", "loss", "gradient",
+                                                                        "dashboard") if k.startswith(incomplete)])
 @click.option("-o", "--output", required=True, help="Output file: .png, .svg or .pdf.")
 def plot_command(function, opts, starts, steps, noise, seed, style, kind, output):
     """Race optimizers across FUNCTION and draw a still figure.
@@ -85,11 +100,14 @@ def plot_command(function, opts, starts, steps, noise, seed, style, kind, output
 @_race_options
 @click.option("--frames", type=int, default=300, show_default=True, callback=positive_int,
               help="Frames (at most one per step).")
-@click.option("--fps", type=float, default=30, show_default=True, help="Frames per second.")
-@click.option("--schedule", type=click.Choice(["linear", "log", "all"]), default="linear", show_default=True,
+@click.option("--fps", type=float, default=30, show_default=True, callback=finite_positive, help="Frames per second.")
+@click.option("--schedule", default="linear", show_default=True, callback=_schedule, metavar="[linear|log|all]",
+              shell_complete=lambda ctx, param, incomplete: [s for s in ("linear", "log", "all") if s.startswith(incomplete)],
               help="How frames map to steps: evenly thinned, log-spaced (early steps dense), or every step.")
 @click.option("--arrows", default="", metavar="KINDS",
-              help="Comma-separated arrows at each point: grad, momentum, step.")
+              help="Comma-separated arrows at each point: grad, momentum, step.",
+              shell_complete=lambda ctx, param, incomplete: [k for k in ("grad", "momentum", "step", "grad,momentum")
+                                                             if k.startswith(incomplete)])
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("-o", "--output", required=True, help="Output file: .gif, .mp4 or .html.")
 def animate_command(function, opts, starts, steps, noise, seed, style, frames, fps, schedule, arrows,
@@ -107,11 +125,17 @@ def animate_command(function, opts, starts, steps, noise, seed, style, frames, f
     style = _check_style(style, "slides")
     path = check_writable(check_extension(output, ANIMATION_FORMATS))
     arrow_kinds = tuple(a.strip() for a in arrows.split(",") if a.strip())
-    bad = set(arrow_kinds) - {"grad", "momentum", "step"}
-    if bad:
-        raise OptvizError(f"unknown arrow kind {', '.join(sorted(bad))}; choose from: grad, momentum, step")
-    if fps <= 0:
-        raise OptvizError(f"--fps must be > 0, got {fps:g}")
+    from ..errors import UnknownName
+    from ..views.animate import ARROWS, check_animation
+
+    for kind in arrow_kinds:
+        if kind not in ARROWS:
+            raise UnknownName("arrow kind", kind, ARROWS)
+    from ..engine.presets import default_steps
+    from ..surfaces import get_surface
+
+    n_steps = steps or default_steps(get_surface(function).name)
+    check_animation(path, n_steps + 1 if schedule == "all" else min(frames, n_steps + 1), fps)
     surface, paths = _run(function, opts, starts, steps, noise, seed)
     anim = animate(surface, paths, style=style, frames=frames, schedule=schedule, fps=fps, arrows=arrow_kinds,
                    title=_noisy_title(surface, noise, seed) if noise else None)
@@ -121,17 +145,19 @@ def animate_command(function, opts, starts, steps, noise, seed, style, frames, f
 
 
 @click.command("sweep")
-@click.argument("function")
-@click.option("--opt", "opts", multiple=True, metavar="SPEC",
+@click.argument("function", shell_complete=complete_functions)
+@click.option("--opt", "opts", multiple=True, metavar="SPEC", shell_complete=complete_specs,
               help="Optimizer (its lr is swept), repeatable: --opt momentum:momentum=0.5. Default: the lecture's five.")
-@click.option("--lr-min", type=float, default=1e-5, show_default=True, help="Smallest learning rate.")
-@click.option("--lr-max", type=float, default=1.0, show_default=True, help="Largest learning rate.")
+@click.option("--lr-min", type=float, default=1e-5, show_default=True, callback=finite_positive,
+              help="Smallest learning rate.")
+@click.option("--lr-max", type=float, default=1.0, show_default=True, callback=finite_positive,
+              help="Largest learning rate.")
 @click.option("--num", type=int, default=41, show_default=True, callback=positive_int, help="Rates, log-spaced.")
 @click.option("--starts", "n_starts", type=int, default=64, show_default=True, callback=positive_int,
               help="Random starts (seeded) per rate.")
 @click.option("--steps", type=int, default=300, show_default=True, callback=positive_int, help="Steps per run.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the starts.")
-@click.option("--style", default=None, help=STYLE_HELP)
+@click.option("--seed", type=int, default=0, show_default=True, callback=nonneg_int, help="Seed for the starts (>= 0).")
+@click.option("--style", default=None, help=STYLE_HELP, shell_complete=complete_styles)
 @click.option("-o", "--output", required=True, help="Output file: .png, .svg or .pdf.")
 def sweep_command(function, opts, lr_min, lr_max, num, n_starts, steps, seed, style, output):
     """How much tuning matters: final loss against learning rate on FUNCTION.
@@ -151,12 +177,15 @@ def sweep_command(function, opts, lr_min, lr_max, num, n_starts, steps, seed, st
     from ..views.save import save_figure
     from ..views.sensitivity import sensitivity_figure
 
+    from ..engine.specs import parse_spec
+
     style = _check_style(style, "paper")
     if not 0 < lr_min < lr_max:
-        raise OptvizError(f"need 0 < --lr-min < --lr-max, got {lr_min:g} and {lr_max:g}")
+        raise InvalidValue(f"need 0 < --lr-min < --lr-max, got {lr_min:g} and {lr_max:g}")
     path = check_writable(check_extension(output, STILL_FORMATS))
     surface = get_surface(function)
-    result = lr_sweep(surface, list(opts) or list(LECTURE_FIVE), np.logspace(np.log10(lr_min), np.log10(lr_max), num),
+    specs = [parse_spec(o) for o in opts] or list(LECTURE_FIVE)
+    result = lr_sweep(surface, specs, np.logspace(np.log10(lr_min), np.log10(lr_max), num),
                       random_starts(surface, n_starts, seed), steps)
     save_figure(sensitivity_figure(result, surface, style), path, style=style)
     for name, lr in result.best_lr().items():
@@ -166,7 +195,7 @@ def sweep_command(function, opts, lr_min, lr_max, num, n_starts, steps, seed, st
 
 @click.command("demo")
 @click.option("-o", "--output", "out_dir", default="demo", show_default=True, help="Folder for the files.")
-@click.option("--style", default="slides", show_default=True, help=STYLE_HELP)
+@click.option("--style", default="slides", show_default=True, help=STYLE_HELP, shell_complete=complete_styles)
 @click.option("--frames", type=int, default=200, show_default=True, callback=positive_int,
               help="Frames per animation.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
@@ -178,8 +207,12 @@ def demo_command(out_dir, style, frames, no_progress):
       optviz demo -o demo/
     """
     from ..demo import render_demo
+    from ..io import check_output_dir
+    from ..views.animate import check_animation
 
     style = _check_style(style, "slides")
+    out_dir = check_output_dir(out_dir)
+    check_animation(out_dir / "demo.gif", frames, 30)
     for path in render_demo(Path(out_dir), style=style, frames=frames, progress=not no_progress):
         click.echo(f"wrote {path}")
 

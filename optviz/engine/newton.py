@@ -17,7 +17,7 @@ from typing import Dict, Mapping, Tuple
 import numpy as np
 
 from ..errors import InvalidValue, OptvizError, UnknownName
-from .race import BatchRecord, _check_steps, escape_box, inside
+from .record import BatchRecord, check_record_memory, check_steps, escape_box, inside
 
 __all__ = ["METHODS", "run_batch", "parse_spec", "label"]
 
@@ -40,12 +40,14 @@ def parse_spec(spec: str) -> Tuple[str, Dict[str, float]]:
         key = key.strip()
         if not eq or key not in METHODS[name]:
             raise OptvizError(f"malformed option {item!r} for {name}; valid: {', '.join(METHODS[name])}")
+        if key in hyper:
+            raise InvalidValue(f"{key!r} is given twice in {spec!r}")
         try:
             hyper[key] = float(value)
         except ValueError:
             raise OptvizError(f"cannot read {value.strip()!r} as a number (option {key!r} of {spec!r})") from None
-        if hyper[key] < 0:
-            raise InvalidValue(f"invalid {key}={hyper[key]!r}: {key} must be >= 0")
+        if not (np.isfinite(hyper[key]) and hyper[key] >= 0):
+            raise InvalidValue(f"invalid {key}={hyper[key]!r}: {key} must be a finite number >= 0")
     return name, hyper
 
 
@@ -68,10 +70,11 @@ def run_batch(surface, name: str, hyper: Mapping[str, float], starts, steps: int
     """Like :func:`optviz.engine.race.run_batch`, for the Newton variants (no noise)."""
     if not hasattr(surface, "hessian"):
         raise OptvizError(f"{name} needs the Hessian, and {surface.name} has no formula to differentiate")
-    steps = _check_steps(steps)
+    steps = check_steps(steps)
     p = dict(METHODS[name], **hyper)
     x = np.array(starts, dtype=float).reshape(-1, 2)
     B = len(x)
+    check_record_memory(steps, B, 0, f"recording {steps:,} steps of {name} from {B:,} start(s)")
     box = escape_box(surface.domain)
     xs = np.empty((steps + 1, B, 2)); losses = np.empty((steps + 1, B)); grads = np.full((steps + 1, B, 2), np.nan)
     updates = np.zeros((steps, B, 2))

@@ -11,53 +11,25 @@ recorded.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from .. import optim
 from ..errors import InvalidValue
-from ..optim import registry
+from ..memory import check_memory
 from ..optim.state import named_leaves
+from . import external, newton
+from .record import (BatchRecord, check_record_memory, check_noise, check_steps as _check_steps, escape_box,
+                     gradient_noise as _noise, inside, record_bytes)
+from .specs import OptimizerSpec, parse_specs
 from .trajectory import Trajectory
 
-__all__ = ["BatchRecord", "run_batch", "race", "parse_specs", "Spec", "escape_box"]
+__all__ = ["BatchRecord", "run_batch", "race", "parse_specs", "Spec", "escape_box", "inside"]
 
-Spec = Union[str, Tuple[str, Mapping[str, object]]]
-
-
-@dataclass
-class BatchRecord:
-    """Arrays of one batched run; B = number of configurations, T = steps."""
-    xy: np.ndarray            # (T + 1, B, 2); after divergence frozen at the last point inside
-    loss: np.ndarray          # (T + 1, B)
-    grad: np.ndarray          # (T + 1, B, 2) gradient where it was taken (the look-ahead point for NAG)
-    step: np.ndarray          # (T, B, 2) the update applied
-    state: Dict[str, np.ndarray]  # name -> (T + 1, B, 2) optimizer buffers
-    diverged_at: np.ndarray   # (B,) step at which each left, -1 if it never did
-
-    def final(self) -> np.ndarray:
-        return self.xy[-1]
-
-
-def inside(x: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """(B,) which rows of ``x`` (B, 2) are finite and inside ``box`` [[x0, x1], [y0, y1]]."""
-    return (np.isfinite(x).all(axis=1) & (box[0, 0] <= x[:, 0]) & (x[:, 0] <= box[0, 1])
-            & (box[1, 0] <= x[:, 1]) & (x[:, 1] <= box[1, 1]))
-
-
-def escape_box(domain, margin: float = 2.0) -> np.ndarray:
-    """The domain widened by ``margin`` times its size on every side: [[x0, x1], [y0, y1]]."""
-    (x0, x1), (y0, y1) = domain
-    w, h = x1 - x0, y1 - y0
-    return np.array([[x0 - margin * w, x1 + margin * w], [y0 - margin * h, y1 + margin * h]])
-
-
-def _check_steps(steps) -> int:
-    if int(steps) != steps or steps <= 0:
-        raise InvalidValue(f"steps must be a positive integer, got {steps!r}")
-    return int(steps)
+#: An optimizer as race() takes it: "adam:lr=0.05", ("adam", {"lr": 0.05}), "torch:SGD:lr=0.01",
+#: "scipy:BFGS", a torch.optim.Optimizer class or factory, or an OptimizerSpec (see engine.specs).
+Spec = Union[str, Tuple[str, Mapping[str, object]], OptimizerSpec, object]
 
 
 def run_batch(surface, name: str, hyperparams: Mapping[str, object], starts: np.ndarray, steps: int,
@@ -77,6 +49,9 @@ def run_batch(surface, name: str, hyperparams: Mapping[str, object], starts: np.
     hyper = {k: (np.asarray(v, dtype=float).reshape(B, 1) if np.ndim(v) else v) for k, v in hyperparams.items()}
     tx = optim.create(name, batch_dims=1, **hyper)  # rows are independent configurations
     state = tx.init(x)
+    n_buffers = sum(1 for b in named_leaves(state).values() if getattr(b, "shape", None) == x.shape)
+    check_record_memory(steps, B, n_buffers + bool(noise), f"{steps:,} steps of {name} for {B:,} configuration(s)",
+                        record=record)
     box = escape_box(surface.domain) if box is None else box
     noise_seq = _noise(noise, seed, x, steps)
 
@@ -124,61 +99,40 @@ def _record_buffers(buffers, state, shape, length, t) -> None:
             buffers.setdefault(key, np.full((length,) + shape, np.nan))[t] = buf
 
 
-def _noise(sigma: float, seed, starts: np.ndarray, steps: int) -> Optional[np.ndarray]:
-    if not sigma:
-        return None
-    if sigma < 0:
-        raise InvalidValue(f"noise must be >= 0, got {sigma!r}")
-    # One stream per distinct start: common random numbers across optimizers.
-    out = np.empty((steps,) + starts.shape)
-    for i, s in enumerate(starts):
-        key = [int(seed or 0)] + [int(v) for v in np.frombuffer(s.tobytes(), dtype=np.uint32)]
-        out[:, i] = sigma * np.random.default_rng(key).standard_normal((steps, 2))
-    return out
-
-
-def parse_specs(specs: Iterable[Spec]) -> List[Tuple[str, Dict[str, object]]]:
-    """``"adam:lr=0.05"`` or ``("adam", {"lr": 0.05})`` -> checked ``(name, hyperparams)`` pairs."""
-    from . import newton
-
-    out = []
-    for spec in specs:
-        if isinstance(spec, str):
-            name = spec.split(":", 1)[0].strip()
-            out.append(newton.parse_spec(spec) if name in newton.METHODS else registry.parse_spec(spec))
-        else:
-            name, hyper = spec
-            if name in newton.METHODS:
-                out.append(newton.parse_spec(name + ":" + ",".join(f"{k}={v}" for k, v in hyper.items())))
-            else:
-                registry.create(name, **hyper)
-                out.append((name, dict(hyper)))
-    return out
-
-
 def race(surface, specs: Iterable[Spec], starts=None, steps: int = 300, noise: float = 0.0,
          seed: Optional[int] = 0) -> List[Trajectory]:
     """Run each optimizer spec from each start; one :class:`Trajectory` per (spec, start).
 
+    Specs of every kind (:mod:`optviz.engine.specs`) race side by side: the core's
+    optimizers, Newton's baselines, torch.optim's and scipy.optimize's. Everything is
+    checked (specs, starts, noise, the memory the paths need) before anything runs.
+
     >>> from optviz.surfaces import get_surface
     >>> paths = race(get_surface("rosenbrock"), ["sgd:lr=1e-3", "adam:lr=0.05"], steps=200)
     """
-    from . import newton
-
     steps = _check_steps(steps)
     starts = _check_starts(surface, surface.starts[:1] if starts is None else starts)
+    check_noise(noise, seed)
+    parsed = parse_specs(specs)
+    check_memory(sum(record_bytes(steps, len(starts), s.buffers() + bool(noise)) for s in parsed),
+                 f"racing {len(parsed)} optimizer(s) for {steps:,} steps from {len(starts)} start(s)",
+                 "use fewer --steps or fewer starts")
     trajectories = []
-    for name, hyper in parse_specs(specs):
-        if name in newton.METHODS:
-            rec = newton.run_batch(surface, name, hyper, starts, steps)
-            label = newton.label(name, hyper)
+    for spec in parsed:
+        if spec.kind == "torch":
+            paths = external.run_torch(surface, spec, starts, steps, noise=noise, seed=seed)
+        elif spec.kind == "scipy":
+            paths = external.run_scipy(surface, spec, starts, steps, noise=noise)
         else:
-            rec = run_batch(surface, name, hyper, starts, steps, noise=noise, seed=seed)
-            label = registry.format_spec(name, hyper)
-        for b in range(len(starts)):
-            trajectories.append(_trajectory(rec, b, name, hyper, label))
-            if getattr(surface, "minimum_value", 0.0) is None and np.isfinite(rec.xy[-1, b]).all():
-                trajectories[-1].exit = "escaped"
+            if spec.kind == "newton":
+                rec = newton.run_batch(surface, spec.name, spec.hyper, starts, steps)
+            else:
+                rec = run_batch(surface, spec.name, spec.hyper, starts, steps, noise=noise, seed=seed)
+            paths = [_trajectory(rec, b, spec.key, spec.hyper, spec.label) for b in range(len(starts))]
+        for path in paths:
+            if getattr(surface, "minimum_value", 0.0) is None and np.isfinite(path.xy[-1]).all():
+                path.exit = "escaped"
+        trajectories += paths
     return trajectories
 
 

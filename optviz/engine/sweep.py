@@ -12,8 +12,11 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import InvalidValue
+from ..memory import check_memory
 from ..optim import registry
-from .race import _check_steps, run_batch
+from .race import run_batch
+from .record import check_steps, record_bytes
+from .specs import parse_spec
 
 __all__ = ["SweepResult", "lr_sweep", "random_starts"]
 
@@ -47,15 +50,25 @@ def lr_sweep(surface, specs: Sequence[str], lrs: Sequence[float], starts: np.nda
              extra: Optional[Mapping[str, Mapping[str, object]]] = None) -> SweepResult:
     """Final loss of each optimizer spec (``"momentum:momentum=0.9"``; its ``lr`` is swept)
     for every learning rate in ``lrs`` from every start."""
-    steps = _check_steps(steps)
+    steps = check_steps(steps)
     lrs = np.asarray(lrs, dtype=float)
     if lrs.ndim != 1 or len(lrs) == 0 or np.any(~np.isfinite(lrs)) or np.any(lrs <= 0):
-        raise InvalidValue(f"learning rates must be positive numbers, got {lrs!r}")
+        bad = lrs[~(np.isfinite(lrs) & (lrs > 0))] if lrs.ndim == 1 and len(lrs) else lrs
+        raise InvalidValue(f"learning rates must be finite positive numbers, got {np.ravel(bad)[:3].tolist()}")
     starts = np.asarray(starts, dtype=float).reshape(-1, 2)
     L, S = len(lrs), len(starts)
+    parsed = [parse_spec(s) for s in specs]
+    for spec in parsed:
+        if spec.kind != "optviz":
+            raise InvalidValue(f"sweep runs the registry's optimizers, batched over learning rates; "
+                               f"{spec.text or spec.label!r} is a {spec.kind} optimizer")
+    # the rows of one optimizer are held at once; the others wait their turn
+    check_memory(max(record_bytes(steps, L * S, s.buffers(), record=False) for s in parsed) if parsed else 0,
+                 f"a sweep of {L:,} learning rates x {S:,} starts ({L * S:,} runs at once)",
+                 "use fewer learning rates (--num) or fewer --starts")
     names, labels, losses, diverged = [], [], [], []
-    for spec in specs:
-        name, hyper = registry.parse_spec(spec)
+    for spec in parsed:
+        name, hyper = spec.name, dict(spec.hyper)
         hyper.pop("lr", None)
         rows_lr = np.repeat(lrs, S)                              # (L*S,) rate of each row
         rows_start = np.tile(starts, (L, 1))                     # (L*S, 2)

@@ -48,6 +48,7 @@ import numpy as np
 
 from ..errors import InvalidValue, OptvizError, UnknownName
 from ..io import atomic_path
+from ..memory import default_memory_budget, format_bytes, parse_bytes  # noqa: F401  (re-exported)
 
 __all__ = ["METHODS", "GridTooLarge", "MemoryEstimate", "PlaneEvaluator", "GridResult", "loss_grid",
            "pointwise_losses", "evaluate_weights", "default_memory_budget", "parse_bytes", "format_bytes",
@@ -62,50 +63,6 @@ _SAFETY = 1.25           # headroom for temporaries the probe does not see
 
 class GridTooLarge(OptvizError):
     """The grid would not fit in the memory budget (raised before computing anything)."""
-
-
-def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000.0
-    return f"{n:.1f} TB"
-
-
-def parse_bytes(text) -> int:
-    """``"4GB"``, ``"512 MB"``, ``"1.5e9"`` -> bytes (decimal units; ``GiB`` etc. binary)."""
-    if isinstance(text, (int, float)):
-        value = float(text)
-    else:
-        s = str(text).strip().replace(" ", "")
-        units = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "K": 1e3, "M": 1e6, "G": 1e9,
-                 "KIB": 2 ** 10, "MIB": 2 ** 20, "GIB": 2 ** 30, "TIB": 2 ** 40}
-        num = s.rstrip("bBkKmMgGtTiI")
-        unit = s[len(num):].upper()
-        try:
-            value = float(num) * units[unit]
-        except (ValueError, KeyError):
-            raise InvalidValue(f"a memory size is a number with an optional unit (e.g. 4GB, 512MB), got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise InvalidValue(f"a memory size must be > 0, got {text!r}")
-    return int(value)
-
-
-def default_memory_budget() -> int:
-    """Half the memory available now (``MemAvailable``), or 4 GB where that cannot be read."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024 // 2
-    except OSError:
-        pass
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available) // 2
-    except Exception:  # noqa: BLE001
-        return 4 * 10 ** 9
 
 
 # --- the model, cut after its first layer ---------------------------------------------------------

@@ -229,6 +229,24 @@ def lecture_animation(land: Landscape, path, style: str = "slides", frames: int 
 # ==================================================================== one call
 
 
+def _check_output(out, frames: int) -> Path:
+    """The output of :func:`landscape_pipeline`, checked before any work: a figure file, an
+    animation file (frame rate, memory) or a folder, each writable."""
+    from ..io import check_output_dir, check_writable
+    from ..views.animate import check_animation
+
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix in (".png", ".svg", ".pdf"):
+        return check_writable(out)
+    if suffix in (".gif", ".mp4", ".html"):
+        return check_animation(out, frames, 12)
+    if suffix:
+        raise OptvizError(f"cannot write {str(out)!r}: give a folder, or a file ending in .png, .svg, .pdf, .gif, "
+                          f".mp4 or .html")
+    return check_output_dir(out)
+
+
 def landscape_pipeline(run_dir, out_dir, plane: str = "pca", grid: int = 51, subset: int = 2000,
                        style: str = "slides", *, lecture: bool = False, animation: bool = True, frames: int = 120,
                        log: Optional[Callable[[str], None]] = None, **options) -> List[Path]:
@@ -241,7 +259,7 @@ def landscape_pipeline(run_dir, out_dir, plane: str = "pca", grid: int = 51, sub
 
     if style not in STYLES:
         raise UnknownName("style", style, STYLES)
-    out = Path(out_dir)
+    out = _check_output(out_dir, frames)   # before the plane and the grid are computed
     land = compute_landscape(run_dir, plane=plane, grid=grid, subset=subset, log=log, **options)
     if log:
         log(land.summary())
@@ -255,9 +273,6 @@ def landscape_pipeline(run_dir, out_dir, plane: str = "pca", grid: int = 51, sub
         anim = animate(land.field(), land.trajectories(), style=style, frames=min(int(frames), n), title=land.title,
                        step_values=_step_values(land))
         return [anim.save(out, progress=False)]
-    if suffix:
-        raise OptvizError(f"cannot write {str(out)!r}: give a folder, or a file ending in .png, .svg, .pdf, .gif, "
-                          f".mp4 or .html")
     written = landscape_figures(land, out, style, animation=animation, frames=frames, log=log)
     if lecture:
         fig = lecture_figure(land, style)

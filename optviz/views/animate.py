@@ -36,19 +36,28 @@ from typing import Iterator, List, Optional, Sequence
 import numpy as np
 
 from ..errors import InvalidValue, OptvizError, UnknownName
-from ..io import atomic_path
+from ..io import atomic_path, check_writable
+from ..memory import check_memory
+from ..progress import progress_bar
 from .field import decorations, draw_field, draw_path, path_styles
 from .frames import frame_steps, schedule_caption
 from .style import STYLES, figure_size, style_context
 from .writers import GifWriter, HtmlWriter, Mp4Writer
 
-__all__ = ["RaceAnimation", "animate", "render", "ARROWS", "FORMATS"]
+__all__ = ["RaceAnimation", "animate", "render", "check_animation", "ARROWS", "FORMATS"]
 
 #: Arrow kinds: the vector drawn at each current point.
 ARROWS = ("grad", "momentum", "step")
 #: Output formats by file extension.
 FORMATS = {".gif": "GIF (Pillow, shared palette)", ".mp4": "MP4 (H.264 via ffmpeg)",
            ".html": "HTML page with a frame player", ".htm": "HTML page with a frame player"}
+
+#: Playback rates a file can hold: GIF delays are whole centiseconds (at most 50 fps, browsers
+#: slow faster ones down) in 16 bits; players choke below a frame a minute or above 120 fps.
+FPS_RANGE = {".gif": (0.02, 50.0), ".mp4": (0.02, 120.0), ".html": (0.02, 120.0), ".htm": (0.02, 120.0)}
+#: Bytes an HTML player holds per frame while it is written: ~10 KB of PNG per frame (measured:
+#: slides race, 300 frames, with arrows), kept as base64 strings, joined, then wrapped in the page.
+HTML_BYTES_PER_FRAME = 40_000
 
 # Momentum-like buffers the engine records, and the sign that turns each into a
 # direction of motion (torch's buffers accumulate gradients: the step is -lr * buf).
@@ -72,6 +81,35 @@ class _Track:
     t: np.ndarray           # (m,) the step of each row: 0, 1, ..., m - 1
     idx: np.ndarray         # (n_frames,) row of xy shown per frame
     gone: np.ndarray        # (n_frames,) bool: diverged by this frame
+
+
+def _check_format(path: Path, fps: float) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise OptvizError(f"cannot write {path.name!r}: unsupported extension {path.suffix or '(none)'!r}; "
+                          f"valid: {', '.join(FORMATS)}")
+    lo, hi = FPS_RANGE[suffix]
+    if not (np.isfinite(fps) and lo <= fps <= hi):
+        extra = " (browsers slow faster GIFs down): lower it or save an .mp4" if suffix == ".gif" and fps > hi else ""
+        raise InvalidValue(f"{suffix[1:].upper()} plays {lo:g} to {hi:g} frames per second; got fps={fps:g}{extra}")
+    return suffix
+
+
+def _check_html_memory(n_frames: int, budget: Optional[int] = None) -> None:
+    check_memory(n_frames * HTML_BYTES_PER_FRAME, f"an HTML player of {n_frames:,} frames",
+                 "it keeps every frame in memory and in the page: use fewer --frames, or save an .mp4 or .gif",
+                 budget)
+
+
+def check_animation(path, frames: int, fps: float, budget: Optional[int] = None) -> Path:
+    """Check an animation's output before any work: the extension, a frame rate the format
+    can play, a path that can be written, and (HTML keeps every frame) the memory for
+    ``frames`` frames. Returns the path."""
+    path = Path(path)
+    suffix = _check_format(path, float(fps))
+    if suffix in (".html", ".htm"):
+        _check_html_memory(int(frames), budget)
+    return check_writable(path)
 
 
 def _finite_rows(traj) -> int:
@@ -376,6 +414,8 @@ class RaceAnimation:
                 raise UnknownName("arrow kind", kind, ARROWS)
         if not (np.isfinite(fps) and fps > 0):
             raise InvalidValue(f"fps must be a positive number, got {fps!r}")
+        if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) or frames <= 0:
+            raise InvalidValue(f"frames must be a positive integer, got {frames!r}")
         self.field, self.style, self.fps = field, style, float(fps)
         self.loss_panel, self.schedule = bool(loss_panel), schedule
         self.dpi = float(dpi or STYLES[style]["figure.dpi"])
@@ -464,11 +504,10 @@ class RaceAnimation:
 
     def iter_frames(self, dpi: Optional[float] = None, progress: bool = False, desc: str = "rendering"):
         """Yield every frame as an (H, W, 4) uint8 view of the canvas, valid until the next one."""
-        from tqdm.auto import tqdm
-
-        with self.scene(dpi) as scene:
-            for k in tqdm(range(self.n_frames), desc=desc, unit="frame", disable=not progress):
+        with self.scene(dpi) as scene, progress_bar(self.n_frames, desc, "frame", enabled=progress) as bar:
+            for k in range(self.n_frames):
                 yield scene.blit(k)
+                bar.update()
 
     def _samples(self, scene: _Scene) -> List[np.ndarray]:
         # first, middle and last frames carry every colour the animation uses
@@ -482,13 +521,10 @@ class RaceAnimation:
         Returns the path.
         """
         path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix not in FORMATS:
-            raise OptvizError(f"cannot write {path.name!r}: unsupported extension {path.suffix or '(none)'!r}; "
-                              f"valid: {', '.join(FORMATS)}")
         fps = self.fps if fps is None else float(fps)
-        if not (np.isfinite(fps) and fps > 0):
-            raise InvalidValue(f"fps must be a positive number, got {fps!r}")
+        suffix = _check_format(path, fps)
+        if suffix in (".html", ".htm"):
+            _check_html_memory(self.n_frames)
         with atomic_path(path) as tmp, self.scene(dpi) as scene:
             if suffix == ".gif":
                 writer = GifWriter(tmp, fps, self._samples(scene))
@@ -500,11 +536,11 @@ class RaceAnimation:
         return path
 
     def _pump(self, scene: _Scene, writer, progress: bool, desc: str) -> None:
-        from tqdm.auto import tqdm
-
         try:
-            for k in tqdm(range(self.n_frames), desc=desc, unit="frame", disable=not progress):
-                writer.write(scene.blit(k))
+            with progress_bar(self.n_frames, desc, "frame", enabled=progress) as bar:
+                for k in range(self.n_frames):
+                    writer.write(scene.blit(k))
+                    bar.update()
         except BaseException:
             writer.abort()
             raise
@@ -516,6 +552,7 @@ class RaceAnimation:
                   autoplay: bool = False, key_every: int = 50) -> str:
         """An HTML snippet with every frame embedded and a player (slider, play, step);
         a whole frame every ``key_every`` frames, only what changed in between."""
+        _check_html_memory(self.n_frames)
         with self.scene(dpi) as scene:
             writer = HtmlWriter(None, self.fps if fps is None else fps, self._samples(scene),
                                  title=_plain(self.title), autoplay=autoplay, key_every=key_every)

@@ -20,6 +20,20 @@ __all__ = ["STYLES", "style_names", "style_context", "colour_for", "figure_size"
 #: Colours for methods that are not first-order optimizers of the registry.
 EXTRA_COLOURS = {"newton": "#000000", "damped_newton": "#777777", "gd_flow": "#555555"}
 
+#: Colours for optimizers brought from outside (``torch:Name``, ``scipy:Method``): chosen
+#: as far (CIELAB) from the registry's palette and from each other as the hues allow, so
+#: a torch or scipy path never wears the colour of a registry optimizer.
+EXTERNAL_PALETTE = ("#A300D9", "#9362D9", "#15788C", "#213FD9", "#D900B5", "#734A11",
+                    "#00A600", "#D90036", "#A63019", "#D98962", "#D9006C")
+#: Fixed picks for the common ones (the issue's scipy six, torch's usual five): distinct
+#: among themselves, so any mix of them in one figure has distinct colours.
+EXTERNAL_COLOURS = {
+    "scipy:BFGS": "#A300D9", "scipy:L-BFGS-B": "#9362D9", "scipy:CG": "#15788C", "scipy:Newton-CG": "#213FD9",
+    "scipy:trust-ncg": "#D98962", "scipy:Nelder-Mead": "#734A11",
+    "torch:SGD": "#00A600", "torch:Adam": "#D90036", "torch:AdamW": "#A63019", "torch:RMSprop": "#D900B5",
+    "torch:LBFGS": "#D9006C",
+}
+
 _BASE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -75,14 +89,30 @@ def figure_size(style: str):
     return STYLES[_check(style)]["figure.figsize"]
 
 
-def colour_for(name: str, style: str = "paper") -> str:
-    """The optimizer's fixed colour (lightened on the dark preset so it keeps contrast)."""
+def _base_colour(name: str) -> str:
+    """Registry names their registry colour; ``torch:<registry name>`` (torch.optim's
+    version of it) the same; Newton's variants theirs; other ``torch:``/``scipy:`` names a
+    fixed pick, or one of :data:`EXTERNAL_PALETTE` chosen by a stable hash of the name
+    (the same name has the same colour in every figure and every session)."""
+    import zlib
+
     from ..optim import registry
 
-    try:
-        colour = registry.get(name).colour
-    except Exception:
-        colour = EXTRA_COLOURS.get(name, "#555555")
+    plain = name.split(":", 1)[1] if name.startswith("torch:") else name
+    if plain in registry.names():
+        return registry.get(plain).colour
+    if name in EXTRA_COLOURS:
+        return EXTRA_COLOURS[name]
+    if name in EXTERNAL_COLOURS:
+        return EXTERNAL_COLOURS[name]
+    if name.startswith(("torch:", "scipy:")):
+        return EXTERNAL_PALETTE[zlib.crc32(name.encode()) % len(EXTERNAL_PALETTE)]
+    return "#555555"
+
+
+def colour_for(name: str, style: str = "paper") -> str:
+    """The optimizer's fixed colour (lightened on the dark preset so it keeps contrast)."""
+    colour = _base_colour(str(name))
     if is_dark(style):
         colour = _lighten(colour, 0.35)
     return colour

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import html as html_lib
 import io
+import os
 import struct
 import subprocess
 import tempfile
@@ -26,11 +28,12 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import InvalidValue, OptvizError
+from ..errors import InvalidValue, RuntimeFailure
 
 __all__ = ["GifWriter", "Mp4Writer", "HtmlWriter"]
 
 _GIF_MAX_FPS = 50           # GIF delays are centiseconds; browsers slow down delays < 2 cs
+_GIF_MIN_FPS = 0.02         # a delay of 50 s: GIF delays are 16-bit centiseconds (at most 655 s)
 _TRANSPARENT = 255          # the GIF palette slot kept free for "unchanged pixel"
 
 
@@ -100,6 +103,9 @@ class GifWriter:
         if fps > _GIF_MAX_FPS:
             raise InvalidValue(f"GIF plays at most {_GIF_MAX_FPS} fps (browsers slow faster GIFs down); "
                                f"got fps={fps:g}: lower it or save an .mp4")
+        if not fps >= _GIF_MIN_FPS:
+            raise InvalidValue(f"GIF plays at least {_GIF_MIN_FPS:g} fps (its delays are 16-bit centiseconds); "
+                               f"got fps={fps:g}")
         self.quantizer = _Quantizer(samples)
         self.fps = float(fps)
         self.fh = open(path, "wb")
@@ -148,7 +154,9 @@ class Mp4Writer:
             import imageio_ffmpeg
             exe = imageio_ffmpeg.get_ffmpeg_exe()
         except Exception as exc:   # not installed, or no binary for this platform
-            raise OptvizError(f"MP4 output needs ffmpeg from the imageio-ffmpeg package: {exc}") from None
+            raise RuntimeFailure(f"MP4 output needs ffmpeg (pip install imageio-ffmpeg), and none was found: "
+                                 f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}; "
+                                 "save a .gif or .html instead") from None
         w, h = size
         cmd = [exe, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{w}x{h}",
                "-r", f"{fps:g}", "-i", "pipe:0", "-an",
@@ -158,10 +166,14 @@ class Mp4Writer:
         self.errors = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.errors)
 
-    def _failure(self) -> OptvizError:
+    def _failure(self) -> Exception:
         self.errors.seek(0)
         text = self.errors.read().decode(errors="replace").strip()
-        return OptvizError(f"ffmpeg failed (exit {self.proc.returncode}): {text[-600:] or 'no message'}")
+        if "No space left on device" in text or "Disk quota exceeded" in text:
+            # the storage's fault, not ffmpeg's: atomic_path reports it with the file's real name
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        last = text.splitlines()[-1] if text else "no message"
+        return RuntimeFailure(f"ffmpeg failed (exit {self.proc.returncode}): {last[-300:]}", details=text[-4000:])
 
     def write(self, rgba: np.ndarray) -> None:
         try:
@@ -188,12 +200,33 @@ class Mp4Writer:
         self.errors.close()
 
 
+def _icon(body: str) -> str:
+    """An inline SVG icon in the button's text colour: drawn, so it needs no font that
+    has the media-control glyphs (U+23EE and friends render as empty boxes in many)."""
+    return ('<svg width="16" height="16" viewBox="0 0 16 16" fill="currentColor" aria-hidden="true" '
+            f'style="display:block">{body}</svg>')
+
+
+#: The player's buttons: |<  <|  >  ||  |>
+ICONS = {
+    "first": _icon('<rect x="2" y="3" width="2.2" height="10"/><path d="M14 3L5 8l9 5z"/>'),
+    "prev": _icon('<path d="M11 3L3 8l8 5z"/><rect x="11.8" y="3" width="2.2" height="10"/>'),
+    "play": _icon('<path d="M4 2.5L14 8 4 13.5z"/>'),
+    "pause": _icon('<rect x="3.5" y="2.5" width="3.2" height="11"/><rect x="9.3" y="2.5" width="3.2" height="11"/>'),
+    "next": _icon('<rect x="2" y="3" width="2.2" height="10"/><path d="M5 3l8 5-8 5z"/>'),
+}
+_BUTTON = ('<button id="{uid}-%s" title="%s" aria-label="%s" type="button" '
+           'style="display:inline-flex;align-items:center;justify-content:center;width:32px;height:28px;'
+           'padding:0;cursor:pointer">%s</button>')
+_BUTTONS = "".join(_BUTTON % (name, title, title, ICONS[name])
+                   for name, title in (("first", "first frame"), ("prev", "previous frame"),
+                                       ("play", "play / pause"), ("next", "next frame")))
+
 _PLAYER = """<div class="optviz-animation" id="{uid}" data-n-frames="{n}">
 <canvas id="{uid}-canvas" width="{width}" height="{height}" style="max-width:100%;height:auto;display:block"
  aria-label="{alt}"></canvas>
 <div style="display:flex;align-items:center;gap:6px;font-family:sans-serif;font-size:14px;margin-top:4px">
-<button id="{uid}-first" title="first frame">&#9198;</button><button id="{uid}-prev" title="previous frame">&#9664;&#9646;</button>
-<button id="{uid}-play" title="play / pause">&#9654;</button><button id="{uid}-next" title="next frame">&#9646;&#9654;</button>
+""" + _BUTTONS + """
 <input id="{uid}-slider" type="range" min="0" max="{last}" value="0" style="flex:1">
 <span id="{uid}-label">frame 1 / {n}</span></div>
 <script>
@@ -224,9 +257,10 @@ _PLAYER = """<div class="optviz-animation" id="{uid}" data-n-frames="{n}">
     $("slider").value = k;
     $("label").textContent = "frame " + (k + 1) + " / " + frames.length;
   }}
-  function stop() {{ if (timer) {{ clearInterval(timer); timer = null; $("play").innerHTML = "&#9654;"; }} }}
+  var PLAY = '""" + ICONS["play"] + """', PAUSE = '""" + ICONS["pause"] + """';
+  function stop() {{ if (timer) {{ clearInterval(timer); timer = null; $("play").innerHTML = PLAY; }} }}
   function play() {{ stop(); timer = setInterval(function() {{ show(shown + 1); }}, 1000 / fps);
-                     $("play").innerHTML = "&#10074;&#10074;"; }}
+                     $("play").innerHTML = PAUSE; }}
   $("play").onclick = function() {{ timer ? stop() : play(); }};
   $("first").onclick = function() {{ stop(); show(0); }};
   $("prev").onclick = function() {{ stop(); show(shown - 1); }};
