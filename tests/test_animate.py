@@ -384,13 +384,13 @@ def test_progress_is_drawn_on_a_terminal_and_silent_in_logs(surface, paths, tmp_
     assert capsys.readouterr().err == ""
 
 
-def test_no_tqdm_auto_anywhere_outside_the_trainer():
+def test_no_tqdm_auto_anywhere():
     """tqdm.auto warns in a notebook without ipywidgets; every bar goes through optviz.progress."""
     import pathlib
 
     root = pathlib.Path(animate_mod.__file__).resolve().parents[1]
     users = [str(p.relative_to(root)) for p in root.rglob("*.py")
-             if ("from tqdm.auto" in p.read_text() or "import tqdm.auto" in p.read_text()) and p.name != "train.py"]            # the MNIST trainer is being rewritten by the lead
+             if "from tqdm.auto" in p.read_text() or "import tqdm.auto" in p.read_text()]
     assert users == []
 
 

@@ -309,6 +309,9 @@ def _interrupt(*args, **kwargs):
     (["data", "info"], "optviz.mnist.sources.dataset_status"),
     (["optimizers"], "optviz.cli.tables.table"),
     (["functions"], "optviz.cli.tables.table"),
+    (["tune", "--opt", "sgd", "--grid", "lr=0.1,0.2", "--seeds", "1", "-o", "sub/study"], "optviz.study.run.run_study"),
+    (["runs", "du", "."], "optviz.mnist.results.disk_usage"),
+    (["explore", "rosenbrock", "--no-browser", "--port", "0"], "optviz.explorer.server.serve"),
 ])
 def test_ctrl_c_exits_130_in_every_command(cli, monkeypatch, args, target):
     patch(monkeypatch, target, _interrupt)
@@ -319,7 +322,8 @@ def test_ctrl_c_exits_130_in_every_command(cli, monkeypatch, args, target):
 
 
 def test_every_command_is_covered_by_the_ctrl_c_test():
-    tested = {"plot", "animate", "sweep", "demo", "landscape", "data", "optimizers", "functions"}
+    tested = {"plot", "animate", "sweep", "demo", "landscape", "data", "optimizers", "functions", "tune", "runs",
+              "explore"}
     lead_owned = {"mnist", "report"}          # the MNIST commands (their own tests)
     assert set(main.commands) - lead_owned <= tested
 

@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 
 from optviz.errors import InvalidValue, OptvizError
-from optviz.mnist import train as train_mod
 from optviz.mnist.divergence import DivergenceRule
 from optviz.mnist.models import build_model
 from optviz.mnist.results import RunDir, load_snapshots

@@ -6,7 +6,6 @@ hand-made results where the right answer is known.
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 from click.testing import CliRunner

@@ -83,7 +83,9 @@ def explore_command(function, run_dir, plane, grid, subset, port, host, out_dir,
     try:
         serve(explorer, host, sock, on_ready=on_ready)
     except KeyboardInterrupt:
-        pass
+        # the server stops cleanly; the exit code says it was interrupted, as in every command
+        click.echo("Interrupted. The explorer stopped.", err=True)
+        click.get_current_context().exit(130)
 
 
 COMMANDS = [explore_command]

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import InvalidValue, OptvizError, UnknownName
+from ._common import complete_datasets, complete_from, complete_models, complete_presets, complete_specs, complete_styles
 
 
 class _Number(click.ParamType):
@@ -70,12 +71,21 @@ def _schedules():
     return SCHEDULE_KINDS
 
 
+def _device(value):
+    if value is None:
+        return None
+    from ..devices import check_device
+
+    check_device(value)
+    return value
+
+
 def _echo_err(msg: str) -> None:
     click.echo(msg, err=True)
 
 
 _style_option = click.option("--style", default="paper", show_default=True, callback=_choice("style", _styles),
-                             metavar="[paper|slides|dark]", help="Figure style preset.")
+                             shell_complete=complete_styles, metavar="[paper|slides|dark]", help="Figure style preset.")
 
 # Options that define a comparison; with --resume the saved ones are used.
 _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model", "dataset", "subset",
@@ -85,8 +95,9 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
 
 @click.command("mnist")
 @click.option("--preset", default="lecture", show_default=True, callback=_choice("preset", _presets),
-              metavar="[lecture|quick]", help="Protocol to start from; the options below override it.")
-@click.option("--opt", "opt", multiple=True, metavar="SPEC",
+              shell_complete=complete_presets, metavar="[lecture|quick]",
+              help="Protocol to start from; the options below override it.")
+@click.option("--opt", "opt", multiple=True, metavar="SPEC", shell_complete=complete_specs,
               help="Optimizer setting, repeatable: NAME[:KEY=VALUE,...], e.g. adam:lr=0.001 "
                    "(torch:NAME:... runs torch.optim's). Default: the preset's.")
 @click.option("--reference", is_flag=True, default=None,
@@ -96,9 +107,9 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
 @click.option("--seeds", default=None, metavar="N|S,S,...",
               help="Repeats: a count (3 = seeds 0,1,2) or a list (0,4,7); curves show mean ± std.")
 @click.option("--model", default=None, callback=_choice("model", _models), metavar="[mlp|deep_mlp|cnn]",
-              help="Network (lecture: mlp, 784-128-ReLU-10).")
+              shell_complete=complete_models, help="Network (lecture: mlp, 784-128-ReLU-10).")
 @click.option("--dataset", default=None, callback=_choice("dataset", _datasets), metavar="[mnist|fashion_mnist]",
-              help="Dataset.")
+              shell_complete=complete_datasets, help="Dataset.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder (holds MNIST/raw/). Default: $OPTVIZ_DATA_DIR, else the per-user cache.")
 @click.option("--subset", type=_Number(int, 0, strict=True), default=None, metavar="N",
@@ -108,6 +119,7 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
 @click.option("--val-size", type=_Number(int, 0, strict=True), default=None, metavar="N",
               help="Training images held out for validation (lecture: 10000).")
 @click.option("--schedule", default=None, callback=_choice("schedule", _schedules),
+              shell_complete=complete_from(lambda: _schedules()),
               metavar="[constant|cosine|step|warmup_cosine|one_cycle]", help="Learning-rate schedule over the run.")
 @click.option("--clip-norm", type=_Number(float, 0, strict=True), default=None,
               help="Clip the gradient's global norm to this before every step.")
@@ -126,7 +138,8 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
               help="torch threads while training (default: 1 sequential, all cores stacked).")
 @click.option("--dtype", default=None, callback=_choice("dtype", lambda: ("float32", "float64")),
               metavar="[float32|float64]", help="Precision (float64 for exact comparisons).")
-@click.option("--device", default=None, help="torch device, e.g. cpu or cuda.")
+@click.option("--device", default=None, callback=lambda ctx, param, value: _device(value),
+              help="torch device, e.g. cpu or cuda (checked: it must exist here).")
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
               help="Run folder to create. Default: runs/<date>-<time>.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",

@@ -6,7 +6,8 @@ from pathlib import Path
 import click
 
 from ..errors import OptvizError
-from .mnist import _Number, _choice, _datasets, _echo_err, _models, _style_option
+from ._common import complete_datasets, complete_from, complete_models, complete_specs
+from .mnist import _device, _Number, _choice, _datasets, _echo_err, _models, _schedules, _style_option
 
 
 def _study_presets():
@@ -17,9 +18,10 @@ def _study_presets():
 
 @click.command("tune")
 @click.option("--preset", default=None, callback=_choice("study preset", _study_presets), metavar="[lecture|quick]",
+              shell_complete=complete_from(lambda: list(_study_presets())),
               help="A whole study: 'lecture' is the lecture's five, 13 learning rates over four decades around "
                    "each one's lecture setting, 3 seeds, 5 epochs. Options below override it.")
-@click.option("--opt", "opt", multiple=True, metavar="SPEC",
+@click.option("--opt", "opt", multiple=True, metavar="SPEC", shell_complete=complete_specs,
               help="Optimizer to tune, repeatable: NAME[:KEY=VALUE,...]; its values are its default setting.")
 @click.option("--grid", "grid", multiple=True, metavar="KEY=VALUES",
               help="Values to try, repeatable (a product): lr=1e-4..1:13 (13 log-spaced), lr=x0.01..x100:13 "
@@ -27,8 +29,10 @@ def _study_presets():
 @click.option("--seeds", default=None, metavar="N|S,S,...", help="A count (3 = seeds 0,1,2) or a list.")
 @click.option("--epochs", type=_Number(int, 0, strict=True), default=None, help="Epochs per run.")
 @click.option("--batch-size", type=_Number(int, 0, strict=True), default=None, help="Minibatch size.")
-@click.option("--model", default=None, callback=_choice("model", _models), metavar="[mlp|deep_mlp|cnn]")
-@click.option("--dataset", default=None, callback=_choice("dataset", _datasets), metavar="[mnist|fashion_mnist]")
+@click.option("--model", default=None, callback=_choice("model", _models), metavar="[mlp|deep_mlp|cnn]",
+              shell_complete=complete_models, help="Network (default mlp, the lecture's).")
+@click.option("--dataset", default=None, callback=_choice("dataset", _datasets), metavar="[mnist|fashion_mnist]",
+              shell_complete=complete_datasets, help="Dataset.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Data folder (holds MNIST/raw/). Default: $OPTVIZ_DATA_DIR, else the per-user cache.")
 @click.option("--subset", type=_Number(int, 0, strict=True), default=None, metavar="N",
@@ -37,7 +41,11 @@ def _study_presets():
               help="Validate and test on the first N images only.")
 @click.option("--val-size", type=_Number(int, 0, strict=True), default=None, metavar="N",
               help="Training images held out for validation (default 10000).")
-@click.option("--schedule", default=None, metavar="KIND", help="Learning-rate schedule (constant, cosine, ...).")
+@click.option("--schedule", default=None, callback=_choice("schedule", _schedules),
+              shell_complete=complete_from(lambda: _schedules()),
+              metavar="[constant|cosine|step|warmup_cosine|one_cycle]", help="Learning-rate schedule over each run.")
+@click.option("--device", default=None, callback=lambda ctx, param, value: _device(value),
+              help="torch device, e.g. cpu or cuda (checked: it must exist here).")
 @click.option("--evals-per-epoch", type=_Number(int, 0, strict=True), default=None,
               help="Validations per epoch, for the time to the target accuracy (default 4).")
 @click.option("--snapshots", default=None, callback=_choice("snapshot policy", lambda: ("landscape", "dense", "none")),
@@ -56,7 +64,7 @@ def _study_presets():
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def tune(ctx, preset, opt, grid, seeds, epochs, batch_size, model, dataset, data_dir, subset, eval_subset, val_size,
-         schedule, evals_per_epoch, snapshots, executor, address, workers, out, style, no_figures, quiet):
+         schedule, device, evals_per_epoch, snapshots, executor, address, workers, out, style, no_figures, quiet):
     """Tune every optimizer on MNIST: a grid of hyperparameters x seeds, trained as stacks, judged fairly.
 
     Each optimizer's best setting is chosen on validation accuracy, then reported on the
@@ -91,7 +99,7 @@ def tune(ctx, preset, opt, grid, seeds, epochs, batch_size, model, dataset, data
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("model", model), ("dataset", dataset),
                        ("data_dir", str(data_dir) if data_dir else None), ("subset", subset),
                        ("eval_subset", eval_subset), ("val_size", val_size), ("schedule", schedule),
-                       ("snapshots", snapshots)):
+                       ("snapshots", snapshots), ("device", device)):
         if value is not None:
             train[key] = value
     fields["train"] = train
@@ -111,6 +119,10 @@ def tune(ctx, preset, opt, grid, seeds, epochs, batch_size, model, dataset, data
         study = run_study(spec, out, executor=runner, progress=not quiet, log=log)
     except StudyInterrupted as stop:
         _echo_err(f"Interrupted: every finished epoch is saved in {stop.folder}; run the same command to resume")
+        try:
+            write_study_report(stop.folder, style, figures=False)  # the verdict so far
+        except OptvizError as exc:
+            _echo_err(f"(summary not written: {exc})")
         ctx.exit(130)
     paths = write_study_report(study.path, style, figures=not no_figures)
     click.echo(paths["summary"].read_text(encoding="utf-8"))

@@ -22,10 +22,11 @@ import numpy as np
 
 from .. import optim
 from ..errors import OptvizError
-from ..optim import registry
+from ..memory import check_memory
 from ..optim.state import leaf_paths, short_names
 from .race import (BatchRecord, Spec, _check_starts, _check_steps, _noise, _trajectory,
                    escape_box, parse_specs, race as _race_one_by_one)
+from .record import check_noise, record_bytes
 from .replay import value_and_grad
 from .trajectory import Trajectory
 
@@ -146,19 +147,22 @@ def race(surface, specs: Iterable[Spec], starts=None, steps: int = 300, noise: f
     """
     steps = _check_steps(steps)
     starts = _check_starts(surface, surface.starts[:1] if starts is None else starts)
+    check_noise(noise, seed)
     parsed = parse_specs(specs)
-    first_order = set(registry.names())
-    mine = [(name, hyper) for name, hyper in parsed if name in first_order]
+    check_memory(sum(record_bytes(steps, len(starts), s.buffers() + bool(noise)) for s in parsed),
+                 f"racing {len(parsed)} optimizer(s) for {steps:,} steps from {len(starts)} start(s)",
+                 "use fewer --steps or fewer starts")
+    mine = [(s.name, s.hyper) for s in parsed if s.kind == "optviz"]
     records = iter(run_lockstep(surface, mine, starts, steps, noise=noise, seed=seed))
     unbounded = getattr(surface, "minimum_value", 0.0) is None
     trajectories: List[Trajectory] = []
-    for name, hyper in parsed:
-        if name not in first_order:     # Newton and other methods with their own loops
-            trajectories += _race_one_by_one(surface, [(name, hyper)], starts=starts, steps=steps, noise=noise, seed=seed)
+    for spec in parsed:
+        if spec.kind != "optviz":     # Newton, torch.optim, scipy: methods with their own loops
+            trajectories += _race_one_by_one(surface, [spec], starts=starts, steps=steps, noise=noise, seed=seed)
             continue
-        rec, label = next(records), registry.format_spec(name, hyper)
+        rec = next(records)
         for b in range(len(starts)):
-            trajectories.append(_trajectory(rec, b, name, hyper, label))
+            trajectories.append(_trajectory(rec, b, spec.key, spec.hyper, spec.label))
             if unbounded and np.isfinite(rec.xy[-1, b]).all():
                 trajectories[-1].exit = "escaped"
     return trajectories

@@ -249,7 +249,6 @@ def explained_shares(paths, origin, directions, weights=None) -> np.ndarray:
     """(2,) share of ``sum_k w_k |x_k - origin|^2`` (all snapshots of all paths, ``w_k`` their
     time weights, default 1) along each axis of the plane, axes orthonormalised in order
     (Gram-Schmidt). Sums to <= 1."""
-    import torch
 
     U = _orthonormal(directions).float()
     o = origin.float()

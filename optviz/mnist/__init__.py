@@ -6,11 +6,10 @@
 * :mod:`.train`: ``TrainConfig``, ``train.train(config, run_dir)``, ``resume(run_dir)``:
   optimizers side by side, from the same weights, on the same batches;
 * :mod:`.presets`: ``PRESETS`` (``lecture``, ``quick``), ``preset_config(name, **overrides)``;
-* :mod:`.snapshots`: when weights are saved for the landscape (``SnapshotPolicy``), how, and
-  ``load_snapshots(run_dir)``;
+* :mod:`.snapshots`: when weights are saved for the landscape (``SnapshotPolicy``), and how;
 * :mod:`.divergence`: when a run has diverged (``DivergenceRule``), for both trainers;
 * :mod:`.stacked`: many runs as one batched model (``StackedNetwork``) and their optimizer groups;
-* :mod:`.results`: the run folder (``RunDir``);
+* :mod:`.results`: the run folder (``RunDir``), ``load_snapshots(run_dir)`` for the landscape;
 * :mod:`.report`: ``write_report(run_dir, style)``: the summary table and the figures.
 
 Names are imported lazily, so ``import optviz.mnist`` does not import torch.
@@ -40,7 +39,7 @@ _EXPORTS = {
     "preset_config": "presets",
     "RunDir": "results",
     "Snapshots": "snapshots",
-    "load_snapshots": "snapshots",
+    "load_snapshots": "results",
     "SnapshotPolicy": "snapshots",
     "DivergenceRule": "divergence",
     "StackedNetwork": "stacked",

@@ -41,7 +41,6 @@ folder (start-up, data, training, evaluation and writing), added up over resumes
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime
 import json
 import math
@@ -52,7 +51,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 from ..errors import OptvizError
 from ..io import atomic_path, atomic_write
-from .snapshots import Snapshots, chunk_files, load_snapshots  # noqa: F401 (part of this module's API)
+from .snapshots import Snapshots, chunk_files
 
 __all__ = ["RUN_KIND", "RunDir", "check_run_folder", "Snapshots", "load_snapshots", "summary_rows",
            "summary_markdown", "EPOCH_COLUMNS", "STEP_COLUMNS", "disk_usage"]
@@ -496,3 +495,55 @@ def disk_usage(run_dir) -> List[tuple]:
         entry[0] += 1
         entry[1] += path.stat().st_size
     return sorted(((k, v[0], v[1]) for k, v in parts.items()), key=lambda t: -t[2])
+
+
+# ==================================================================== snapshots
+
+
+def load_snapshots(run_dir, runs: Optional[Iterable[str]] = None) -> Dict[str, Snapshots]:
+    """The weight snapshots of a run folder: ``{run label: Snapshots}``, in the run order
+    of the comparison. ``runs`` picks some run labels (default: all that have snapshots).
+    A damaged or truncated file raises one clear :class:`OptvizError` naming it."""
+    import numpy as np
+    import torch
+
+    from .snapshots import read_chunk, read_origin
+
+    run = RunDir.open(run_dir)
+    config = run.config()
+    state = run.read_state().get("runs", {})
+    labels = [r["run"] for r in config.get("runs", [])]
+    if runs is not None:
+        wanted = list(runs)
+        unknown = [w for w in wanted if w not in labels]
+        if unknown:
+            from ..errors import UnknownName
+
+            raise UnknownName("run", unknown[0], labels)
+        labels = wanted
+    out: Dict[str, Snapshots] = {}
+    for label in labels:
+        folder = run.snapshot_dir(label)
+        files = chunk_files(folder)
+        meta_path = folder / "meta.json"
+        if not files or not meta_path.exists():
+            continue
+        try:
+            meta = json.loads(meta_path.read_text())
+            origin = read_origin(folder)
+            chunks = [read_chunk(f, origin) for f in files]
+            cat = lambda key: torch.from_numpy(np.concatenate([c[key] for c in chunks]))  # noqa: E731
+            out[label] = Snapshots(
+                run=label, entry=meta["entry"], optimizer=meta["optimizer"], label=meta["label"],
+                backend=meta["backend"], seed=meta["seed"], model=meta["model"],
+                steps=cat("steps").to(torch.int64), weights=cat("weights").to(torch.float32),
+                batch_loss=cat("batch_loss").to(torch.float32), val_loss=cat("val_loss").to(torch.float32),
+                val_size=meta["val_size"], param_names=tuple(meta["param_names"]),
+                param_shapes=tuple(tuple(s) for s in meta["param_shapes"]),
+                steps_per_epoch=meta["steps_per_epoch"], status=state.get(label, {}).get("status", "unknown"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise OptvizError(f"{str(folder)!r}: unreadable snapshots ({type(exc).__name__}: {exc})") from None
+        if out[label].weights.shape[1] != meta.get("num_params", out[label].weights.shape[1]):
+            raise OptvizError(f"{str(folder)!r}: the snapshots have {out[label].weights.shape[1]} weights, "
+                              f"meta.json says {meta['num_params']}")
+    return out

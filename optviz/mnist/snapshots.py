@@ -24,7 +24,7 @@ is within 1e-4 relative of the exact one) or ``weights`` in float32 (``dtype="fl
 exact), ``batch_loss`` and ``val_loss`` float32 ``(k,)``. Format 1 (``epoch-EEEE.pt``,
 float32 weights, written by optviz 0.1) is still read.
 
-Example::
+:func:`optviz.mnist.results.load_snapshots` reads a run folder's snapshots back::
 
     snaps = load_snapshots("runs/lecture")
     adam = snaps["adam-s0"]
@@ -34,12 +34,10 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
 import math
 import zipfile
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -47,7 +45,7 @@ from ..errors import InvalidValue, OptvizError, UnknownName
 from ..io import atomic_path
 
 __all__ = ["SNAPSHOT_KINDS", "SNAPSHOT_DTYPES", "SnapshotPolicy", "step_weights", "write_origin",
-           "write_chunk", "read_chunk", "chunk_files", "Snapshots", "load_snapshots"]
+           "write_chunk", "read_chunk", "read_origin", "chunk_files", "Snapshots"]
 
 SNAPSHOT_KINDS = ("landscape", "dense", "none")
 SNAPSHOT_DTYPES = ("float16", "float32")
@@ -257,49 +255,3 @@ class Snapshots:
         return (f"Snapshots({self.run}: {len(self)} x {self.num_params:,} weights, steps "
                 f"{int(self.steps[0]) if len(self) else '-'}..{int(self.steps[-1]) if len(self) else '-'}, "
                 f"{self.status})")
-
-
-def load_snapshots(run_dir, runs: Optional[Iterable[str]] = None) -> Dict[str, Snapshots]:
-    """The weight snapshots of a run folder: ``{run label: Snapshots}``, in the run order
-    of the comparison. ``runs`` picks some run labels (default: all that have snapshots).
-    A damaged or truncated file raises one clear :class:`OptvizError` naming it."""
-    import torch
-
-    from .results import RunDir
-
-    run = RunDir.open(run_dir)
-    config = run.config()
-    state = run.read_state().get("runs", {})
-    labels = [r["run"] for r in config.get("runs", [])]
-    if runs is not None:
-        wanted = list(runs)
-        unknown = [w for w in wanted if w not in labels]
-        if unknown:
-            raise UnknownName("run", unknown[0], labels)
-        labels = wanted
-    out: Dict[str, Snapshots] = {}
-    for label in labels:
-        folder = run.snapshot_dir(label)
-        files = chunk_files(folder)
-        meta_path = folder / "meta.json"
-        if not files or not meta_path.exists():
-            continue
-        try:
-            meta = json.loads(meta_path.read_text())
-            origin = read_origin(folder)
-            chunks = [read_chunk(f, origin) for f in files]
-            cat = lambda key: torch.from_numpy(np.concatenate([c[key] for c in chunks]))  # noqa: E731
-            out[label] = Snapshots(
-                run=label, entry=meta["entry"], optimizer=meta["optimizer"], label=meta["label"],
-                backend=meta["backend"], seed=meta["seed"], model=meta["model"],
-                steps=cat("steps").to(torch.int64), weights=cat("weights").to(torch.float32),
-                batch_loss=cat("batch_loss").to(torch.float32), val_loss=cat("val_loss").to(torch.float32),
-                val_size=meta["val_size"], param_names=tuple(meta["param_names"]),
-                param_shapes=tuple(tuple(s) for s in meta["param_shapes"]),
-                steps_per_epoch=meta["steps_per_epoch"], status=state.get(label, {}).get("status", "unknown"))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise OptvizError(f"{str(folder)!r}: unreadable snapshots ({type(exc).__name__}: {exc})") from None
-        if out[label].weights.shape[1] != meta.get("num_params", out[label].weights.shape[1]):
-            raise OptvizError(f"{str(folder)!r}: the snapshots have {out[label].weights.shape[1]} weights, "
-                              f"meta.json says {meta['num_params']}")
-    return out

@@ -13,14 +13,12 @@ decide per optimizer (:func:`~optviz.study.results.verdict`), and write
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
-from ..errors import OptvizError
-from ..io import atomic_path, atomic_write
+from ..io import atomic_write
 from .results import ROBUST_PP, Verdict, merge, setting_table, verdict
 
 __all__ = ["write_study_report", "summary_markdown", "sensitivity_data", "heatmap_data"]

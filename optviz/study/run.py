@@ -21,7 +21,7 @@ import datetime
 import json
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 from ..errors import OptvizError
 from ..io import atomic_write
@@ -268,9 +268,9 @@ def remaining_steps(study: StudyDir, shards: List[Shard]) -> int:
 def run_study(spec: StudySpec, folder, *, executor=None, progress: bool = True,
               log: Optional[Callable[[str], None]] = None, data=None) -> StudyDir:
     """Run (or resume) the study ``spec`` in ``folder``: train every unfinished shard with
-    ``executor`` (default :class:`LocalExecutor`), merge the results, write the verdict."""
+    ``executor`` (default :class:`LocalExecutor`). The verdict is
+    :func:`optviz.study.report.write_study_report`'s (also after Ctrl-C: what is done)."""
     from ..mnist.train import TrainingInterrupted
-    from .report import write_study_report
 
     spec.validate()
     study = StudyDir.create(folder, spec)
@@ -287,10 +287,6 @@ def run_study(spec: StudySpec, folder, *, executor=None, progress: bool = True,
     except (TrainingInterrupted, KeyboardInterrupt):
         bar.close()
         _note_time(study, time.perf_counter() - started)
-        try:
-            write_study_report(study.path, figures=False)
-        except OptvizError:
-            pass
         raise StudyInterrupted(study.path) from None
     finally:
         bar.close()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import numpy as np
 
