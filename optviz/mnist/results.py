@@ -164,6 +164,7 @@ class RunDir:
             raise OptvizError(f"{str(path)!r} is not an optviz mnist run folder (config.json is not a run's)")
         if config.get("format", 0) > FORMAT_VERSION:
             raise OptvizError(f"{str(path)!r} was written by a newer optviz (format {config.get('format')})")
+        _check_config(config, run.config_path)
         return run
 
     def config(self) -> dict:
@@ -268,15 +269,22 @@ class RunDir:
             torch.save(payload, tmp)
 
     def load_checkpoint(self, run: str) -> Optional[dict]:
+        """Run ``run``'s checkpoint (``None`` if it has none); a damaged one is one clear error."""
         import torch
 
         path = self.checkpoint_path(run)
         if not path.exists():
             return None
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001  (a damaged file: say which)
-            raise OptvizError(f"cannot read checkpoint {str(path)!r}: {str(exc).splitlines()[0]}") from None
+            first = str(exc).splitlines()[0].split(". ")[0] if str(exc) else type(exc).__name__
+            raise OptvizError(f"cannot read checkpoint {str(path)!r}: truncated or damaged ({first})") from None
+        missing = [k for k in ("epoch", "step", "model", "optimizer", "rng", "train_time", "wall_time")
+                   if not isinstance(ckpt, dict) or k not in ckpt]
+        if missing:
+            raise OptvizError(f"checkpoint {str(path)!r} is not an optviz checkpoint (no {', '.join(missing)})")
+        return ckpt
 
     # ---------------------------------------------------------------- snapshots
     def write_snapshot_meta(self, run: str, meta: dict) -> None:
@@ -317,6 +325,34 @@ class RunDir:
         with atomic_write(self.summary_path, encoding="utf-8") as fh:
             fh.write(markdown)
         return self.summary_path
+
+
+#: What a run's config.json must hold, and of which type (anything else is a foreign or damaged file).
+_CONFIG_FIELDS = {"entries": list, "runs": list, "model": str, "dataset": str, "epochs": int, "seeds": list,
+                  "batch_size": int, "steps_per_epoch": int}
+_ENTRY_FIELDS = {"key": str, "optimizer": str, "label": str, "backend": str, "spec": str}
+_RUN_FIELDS = {"run": str, "entry": str, "seed": int}
+
+
+def _check_config(config: dict, path: Path) -> None:
+    """One clear error naming ``path`` and the first field that is missing or of the wrong kind."""
+    def bad(what: str):
+        raise OptvizError(f"{str(path)!r} is not a complete optviz run config: {what}")
+
+    for key, kind in _CONFIG_FIELDS.items():
+        if not isinstance(config.get(key), kind) or isinstance(config.get(key), bool):
+            bad(f"{key!r} is {'missing' if key not in config else f'not a {kind.__name__}'}")
+    for i, entry in enumerate(config["entries"]):
+        if not isinstance(entry, dict) or any(not isinstance(entry.get(k), t) for k, t in _ENTRY_FIELDS.items()):
+            bad(f"setting {i} of 'entries' lacks one of {', '.join(_ENTRY_FIELDS)}")
+    keys = {e["key"] for e in config["entries"]}
+    for i, run in enumerate(config["runs"]):
+        if not isinstance(run, dict) or any(not isinstance(run.get(k), t) for k, t in _RUN_FIELDS.items()):
+            bad(f"run {i} of 'runs' lacks one of {', '.join(_RUN_FIELDS)}")
+        if run["entry"] not in keys:
+            bad(f"run {run['run']!r} names a setting {run['entry']!r} that 'entries' does not have")
+    if not config["entries"] or not config["runs"]:
+        bad("it has no settings or no runs")
 
 
 def _clean_tree(obj):

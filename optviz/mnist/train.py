@@ -1108,6 +1108,9 @@ def resume(run_dir, *, epochs: Optional[int] = None, data=None, data_dir=None,
     runs = [trainer.build(spec) for spec in config.runs()]
     checkpoints = {run.label: out.load_checkpoint(run.label) for run in runs
                    if state.get(run.label, {}).get("status") != "diverged"}  # all read (and checked) first
+    from .results import load_snapshots
+
+    load_snapshots(out.path)  # every snapshot file is readable, before anything is changed
     for run in runs:
         ckpt = checkpoints.get(run.label)
         if ckpt is not None:
