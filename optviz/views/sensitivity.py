@@ -157,17 +157,20 @@ class Heatmap:
 
 
 def heatmap_figure(data: Heatmap, style: str = "paper", title: Optional[str] = None):
-    """One map per optimizer of a metric over two grids (diverged cells crossed, the best
-    ringed in the optimizer's colour, the default marked with a star); a shared colour bar."""
+    """One map per optimizer of a metric over two grids: diverged cells crossed, cells not run
+    hatched, the best ringed in the optimizer's colour, its default setting starred; one
+    colour bar for all (its range the best ten points, values below drawn in its lowest colour)."""
     import matplotlib.colors as mcolors
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
 
     n = len(data.names)
     scale = 100.0 if data.percent else 1.0
     finite = [v[np.isfinite(v)] * scale for v in data.values]
     allv = np.concatenate(finite) if any(len(f) for f in finite) else np.array([0.0, 1.0])
-    top = float(np.max(allv))
-    # the interesting range: a few points below the best, so near-optimal cells are told apart
-    norm = mcolors.Normalize(vmin=max(float(np.min(allv)), top - 10.0), vmax=top)
+    top, low = float(np.max(allv)), float(np.min(allv))
+    # the interesting range: the best ten points, so near-optimal cells are told apart
+    norm = mcolors.Normalize(vmin=max(low, top - 10.0), vmax=top)
     with style_context(style):
         deco = decorations(style)
         cols = min(n, 3)
@@ -180,31 +183,44 @@ def heatmap_figure(data: Heatmap, style: str = "paper", title: Optional[str] = N
                 ax.set_visible(False)
                 continue
             x, y, v = np.asarray(data.x[i], float), np.asarray(data.y[i], float), np.asarray(data.values[i], float)
-            xi, yi = np.arange(len(x)), np.arange(len(y))
-            image = ax.imshow(v * scale, origin="lower", aspect="auto", norm=norm, cmap="viridis",
-                              extent=(-0.5, len(x) - 0.5, -0.5, len(y) - 0.5))
             gone = np.asarray(data.diverged[i])
+            ax.add_patch(Rectangle((-0.5, -0.5), len(x), len(y), facecolor="none", edgecolor=deco["ink"],
+                                   hatch="//", alpha=0.25, linewidth=0, zorder=0))   # shows through where not run
+            image = ax.imshow(np.ma.masked_invalid(v * scale), origin="lower", aspect="auto", norm=norm,
+                              cmap="viridis", extent=(-0.5, len(x) - 0.5, -0.5, len(y) - 0.5), zorder=1)
             rr, cc = np.nonzero(gone)
             ax.plot(cc, rr, linestyle="none", marker="x", color=deco["ink"], markersize=deco["cross_size"] * 0.6,
-                    markeredgewidth=deco["linewidth"] * 0.6)
+                    markeredgewidth=deco["linewidth"] * 0.6, zorder=3)
             if data.best[i] is not None:
                 r, c = data.best[i]
                 ax.plot(c, r, linestyle="none", marker="o", markersize=deco["start_size"] * 1.2,
                         markerfacecolor="none", markeredgecolor=colour_for(data.names[i], style),
-                        markeredgewidth=deco["linewidth"])
+                        markeredgewidth=deco["linewidth"], zorder=4)
             if data.defaults[i] is not None:
                 r, c = data.defaults[i]
                 ax.plot(c, r, linestyle="none", marker="*", markersize=deco["star_size"] * 0.7,
-                        markerfacecolor=deco["ink"], markeredgecolor=deco["halo"])
-            step_x = max(1, len(x) // 4)
-            ax.set_xticks(xi[::step_x], [f"{t:.2g}" for t in x[::step_x]])
-            ax.set_yticks(yi, [f"{t:.3g}" for t in y])
+                        markerfacecolor=deco["ink"], markeredgecolor=deco["halo"], zorder=5)
+            ax.set_xlim(-0.5, len(x) - 0.5)
+            ax.set_ylim(-0.5, len(y) - 0.5)
+            step_x = max(1, -(-len(x) // 5))
+            ax.set_xticks(np.arange(len(x))[::step_x], [f"{t:.2g}" for t in x[::step_x]], rotation=45, ha="right",
+                          rotation_mode="anchor")
+            step_y = max(1, -(-len(y) // 6))
+            ax.set_yticks(np.arange(len(y))[::step_y], [f"{t:.3g}" for t in y[::step_y]])
             ax.set_title(data.labels[i], color=colour_for(data.names[i], style))
             ax.set_xlabel(data.xlabel)
             if i % cols == 0:
                 ax.set_ylabel(data.ylabel)
         if image is not None:
-            bar = fig.colorbar(image, ax=list(axes[:n]), shrink=0.9)
+            bar = fig.colorbar(image, ax=list(axes[:n]), shrink=0.9, extend="min" if low < norm.vmin else "neither")
             bar.set_label(data.zlabel)
+        handles = [Line2D([], [], linestyle="none", marker="o", markersize=deco["start_size"] * 0.9,
+                          markerfacecolor="none", markeredgecolor=deco["ink"], markeredgewidth=deco["linewidth"] * 0.6),
+                   Line2D([], [], linestyle="none", marker="*", markersize=deco["star_size"] * 0.6,
+                          markerfacecolor=deco["ink"], markeredgecolor=deco["halo"]),
+                   Line2D([], [], linestyle="none", marker="x", color=deco["ink"], markersize=deco["cross_size"] * 0.5),
+                   Patch(facecolor="none", edgecolor=deco["ink"], hatch="//", alpha=0.5)]
+        fig.legend(handles, ["best (chosen on validation)", "the lecture's setting", "diverged", "not run"],
+                   loc="outside lower center", ncols=4, frameon=False)
         figure_title(fig, title or "Two hyperparameters at once", style)
     return finish_figure(fig, style)
