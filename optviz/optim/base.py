@@ -23,7 +23,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 from .tree import tree_map
 
-__all__ = ["GradientTransformation", "EmptyState", "chain", "apply_updates", "evaluation_point",
+__all__ = ["GradientTransformation", "EmptyState", "IDENTITY", "chain", "apply_updates", "evaluation_point",
            "split_learning_rate"]
 
 
@@ -41,13 +41,15 @@ class EmptyState(NamedTuple):
     """State of a transform that remembers nothing."""
 
 
+#: The transform that changes nothing; a chain drops it (switched-off pieces cost nothing).
+IDENTITY = GradientTransformation(lambda params: EmptyState(), lambda u, s, p=None: (u, s))
+
+
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Run ``transforms`` one after another; the state is the tuple of their states.
 
     At most one of them may define an ``eval_point``; the chain inherits it.
     """
-    from .transforms import IDENTITY
-
     flat = []
     for t in transforms:
         if t is not IDENTITY:  # switched-off pieces cost nothing
@@ -86,8 +88,6 @@ def split_learning_rate(opt: GradientTransformation):
     uses this to apply the last step as ``p.add_(direction, alpha=-lr)``: the same
     arithmetic as torch's own optimizers, in one pass over memory instead of two.
     """
-    from .transforms import IDENTITY
-
     if opt.eval_point is not None:
         return opt, None
     if opt.learning_rate is not None:
