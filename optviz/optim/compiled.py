@@ -240,6 +240,8 @@ class _Runner:
     def __call__(self, *args):
         if self.compiled is not None:
             try:
+                if not torch.is_grad_enabled():
+                    return self.compiled(*args)[0]
                 with torch.no_grad():
                     return self.compiled(*args)[0]
             except Exception as exc:  # a failed compile: the eager path gives the same numbers
@@ -305,6 +307,7 @@ class CompiledStep:
         self.tx = tx
         self._runner = _Runner(_step_fn, _eager_step, share, compile_options, device)
         self._scale = torch.zeros((), dtype=torch.float64)  # one input tensor: a new lr never recompiles
+        self._last = None  # the state it returned last (known to hold tensors only)
 
     @property
     def is_compiled(self) -> bool:
@@ -319,11 +322,12 @@ class CompiledStep:
         return scalars_to_tensors(self.tx.init(params))
 
     def __call__(self, params, grads, state, scale: Optional[float] = None):
-        if _has_numbers(state):
+        if state is not self._last and _has_numbers(state):
             state = scalars_to_tensors(state)
         if scale is not None:
             self._scale.fill_(scale)
-        return self._runner(self.tx, params, grads, state, None if scale is None else self._scale)
+        self._last = self._runner(self.tx, params, grads, state, None if scale is None else self._scale)
+        return self._last
 
 
 def compile_step(tx: GradientTransformation, *, share: Optional[Hashable] = None, device: str = "cpu",

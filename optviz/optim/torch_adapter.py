@@ -108,6 +108,7 @@ class _Plan:
     stepper: Any = None                # a CompiledStep, when compiled
     cells: Dict[str, torch.Tensor] = field(default_factory=dict)  # hyperparameters as 0-d tensors
     values: tuple = ()                 # the values last written into the cells
+    raw: tuple = ()                    # the group's values (but lr) this plan was last checked against
 
 
 class TorchOptimizer(torch.optim.Optimizer):
@@ -190,8 +191,9 @@ class TorchOptimizer(torch.optim.Optimizer):
             g = self.param_groups[-1]
             for p in g["params"]:
                 if not self.state.get(p):
-                    self.state[p].update(step=0, sum=torch.full_like(p, _number(g["initial_accumulator_value"]),
-                                                                     memory_format=torch.preserve_format))
+                    init = _number(g["initial_accumulator_value"])
+                    init = complex(init, init) if p.is_complex() else init  # a pair of reals, as torch
+                    self.state[p].update(step=0, sum=torch.full_like(p, init, memory_format=torch.preserve_format))
 
     # -- stepping ---------------------------------------------------------------------
     @torch.no_grad()
@@ -256,7 +258,7 @@ class TorchOptimizer(torch.optim.Optimizer):
             plan.cohorts[n] = (idx, state)
             self._scatter(plan, idx, state)
 
-    def _step_compiled(self, plan: _Plan, grads, group) -> None:
+    def _sync_cells(self, plan: _Plan, group) -> None:
         hyper = self._core_hyper(group)
         values = tuple(hyper[k] for k in plan.cells)
         if values != plan.values:  # a scheduler moved betas / momentum: new input values, same graph
@@ -264,6 +266,8 @@ class TorchOptimizer(torch.optim.Optimizer):
             for cell, value in zip(plan.cells.values(), values):
                 cell.fill_(value)
             plan.values = values
+
+    def _step_compiled(self, plan: _Plan, grads, group) -> None:
         idx, state = plan.cohorts[0]
         state = plan.stepper(plan.views, grads, state, scale=-_number(group["lr"]))
         plan.cohorts[0] = (idx, state)
@@ -290,16 +294,20 @@ class TorchOptimizer(torch.optim.Optimizer):
 
     # -- the core state behind each group ------------------------------------------------
     def _plan_for(self, group: dict, params: List[torch.Tensor]) -> _Plan:
-        compiled = self._compile is not False
-        if compiled:
-            key = self._structure_key(group)
-        else:
-            key = tuple(_freeze(group[k]) for k in self._key_names)
+        raw = tuple(group[k] for k in self._key_names)   # lr is read at each step
         plan = self._plans.get(id(group))
-        if plan is not None and plan.key == key and len(plan.params) == len(params) \
-                and all(a is b for a, b in zip(plan.params, params)):
+        same_params = plan is not None and len(plan.params) == len(params) \
+            and all(a is b for a, b in zip(plan.params, params))
+        if same_params and plan.raw == raw:
+            return plan   # the hot path: nothing changed
+        compiled = self._compile is not False
+        key = self._structure_key(group) if compiled else raw
+        if same_params and plan.key == key:   # compiled: only values moved (a scheduler's betas)
+            self._sync_cells(plan, group)
+            plan.raw = raw
             return plan
         plan = self._build_plan(group, params, key, compiled)
+        plan.raw = raw
         self._plans[id(group)] = plan
         return plan
 
@@ -340,7 +348,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         rest = chain(*parts[n_free:])
         whole = _then(prefix, rest) if prefix is not None else rest
         leaves = _leaves(rest.init([]))
-        cohorts = self._gather(rest, leaves, params, complex_)
+        cohorts = self._gather(rest, leaves, params, views, complex_)
         plan = _Plan(key, tuple(params), views, complex_, any(complex_), lr_inside, whole, prefix, rest,
                      leaves, cohorts)
         if compiled:
@@ -365,7 +373,7 @@ class TorchOptimizer(torch.optim.Optimizer):
             self._compile = False
         return ok
 
-    def _gather(self, rest, leaves: List[_Leaf], params, complex_) -> List[Tuple[List[int], Any]]:
+    def _gather(self, rest, leaves: List[_Leaf], params, views, complex_) -> List[Tuple[List[int], Any]]:
         """The core state for ``params`` from ``self.state`` (fresh where nothing is
         saved), split into cohorts of parameters whose counts agree."""
         template = rest.init([])
@@ -380,10 +388,12 @@ class TorchOptimizer(torch.optim.Optimizer):
             for leaf in leaves:
                 if leaf.kind == "buffer":
                     value = saved.get(leaf.name) if started[leaf.node] else None
-                    if value is None:
-                        fresh = rest.init([p]) if fresh is None else fresh  # on the complex tensor, as torch
+                    if value is None:  # on the real view: torch's Adagrad also starts (init, init) pairs
+                        fresh = rest.init([views[i]]) if fresh is None else fresh
                         value = _at(fresh, leaf.index)[0]
-                    vals[leaf.index] = torch.view_as_real(value) if complex_[i] else value
+                    elif complex_[i]:
+                        value = torch.view_as_real(value)
+                    vals[leaf.index] = value
                     continue
                 default = _at(template, leaf.index)
                 if leaf.kind == "hidden":   # SGD's count: torch keeps none; only "has a buffer" matters

@@ -44,9 +44,11 @@ def has_reference(name: str) -> bool:
     return name in COUNTERPARTS
 
 
-def torch_optimizer(params, name: str, foreach: bool = False, **hyperparams) -> torch.optim.Optimizer:
+def torch_optimizer(params, name: str, foreach: bool = False, fused: bool = False,
+                    **hyperparams) -> torch.optim.Optimizer:
     """``torch.optim``'s version of registered optimizer ``name`` with the registry's
-    defaults (e.g. ``momentum``'s gamma=0.9) and ``hyperparams`` on top."""
+    defaults (e.g. ``momentum``'s gamma=0.9) and ``hyperparams`` on top; ``fused``
+    selects torch's fused kernels (SGD, Adagrad, Adam and AdamW have them on CPU)."""
     info = registry.get(name)
     if name not in COUNTERPARTS:
         raise OptvizError(f"{name} has no torch.optim counterpart; those with one: {', '.join(COUNTERPARTS)}")
@@ -57,5 +59,8 @@ def torch_optimizer(params, name: str, foreach: bool = False, **hyperparams) -> 
     if "beta1" in h or "beta2" in h:
         h["betas"] = (h.pop("beta1", 0.9), h.pop("beta2", 0.999))
     h.update({k: v for k, v in fixed.items() if k in _CONSTRUCTOR_FIXED})
-    h["foreach"] = foreach
+    if fused:
+        h["fused"] = True
+    else:
+        h["foreach"] = foreach
     return getattr(torch.optim, cls)(params, **h)
