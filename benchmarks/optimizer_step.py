@@ -42,9 +42,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the optviz of this checkout
 
 from optviz.optim import LECTURE_FIVE, TorchOptimizer
 from optviz.optim.compiled import available
@@ -92,6 +95,7 @@ def compile_cache_check() -> None:
         env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache)
         runs = []
         for _ in range(2):
+            env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
             out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
             runs.append(out.stdout.split())
     (cold, _), (warm, hits) = runs

@@ -268,3 +268,42 @@ def test_torch_reference_refuses_what_torch_cannot_do():
     with pytest.raises(OptvizError, match="no torch.optim counterpart"):
         torch_optimizer(w, "lion")
     assert has_reference("adam") and not has_reference("lion")
+
+
+# --- layout -----------------------------------------------------------------------------
+
+def test_the_core_imports_one_way():
+    """No import cycle inside optviz.optim, counting imports inside functions too (a cycle
+    hidden in a function still ties two modules together): base <- transforms <- optimizers
+    <- table <- registry, and so on, top to bottom."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(optim.__file__).parent
+    modules = {p.stem for p in folder.glob("*.py") if p.stem != "__init__"}
+    graph = {}
+    for name in modules:
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        deps = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    deps.add(node.module.split(".")[0])
+                else:
+                    deps.update(a.name for a in node.names)
+        graph[name] = deps & modules
+    seen, stack = set(), []
+
+    def visit(name):
+        if name in stack:
+            raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(name):] + [name]))
+        if name in seen:
+            return
+        stack.append(name)
+        for dep in sorted(graph[name]):
+            visit(dep)
+        stack.pop()
+        seen.add(name)
+
+    for name in sorted(graph):
+        visit(name)

@@ -13,14 +13,14 @@
 ``optim.TorchOptimizer`` runs any of them as a ``torch.optim.Optimizer``.
 """
 from . import registry, schedules, transforms
-from .base import EmptyState, GradientTransformation, apply_updates, chain, evaluation_point
+from .base import EmptyState, GradientTransformation, apply_updates, chain, evaluation_point, per_leaf
 from .optimizers import (adadelta, adagrad, adam, adamw, amsgrad, lion, momentum, nadam, nesterov,
                          nesterov_lookahead, radam, rmsprop, sgd)
 from .registry import LECTURE_FIVE, create, parse_spec
 from .tree import tree_leaves, tree_map
 
 __all__ = [
-    "GradientTransformation", "EmptyState", "chain", "apply_updates", "evaluation_point",
+    "GradientTransformation", "EmptyState", "chain", "per_leaf", "apply_updates", "evaluation_point",
     "create", "parse_spec", "registry", "schedules", "transforms", "LECTURE_FIVE",
     "tree_map", "tree_leaves", "TorchOptimizer",
     "sgd", "momentum", "nesterov", "nesterov_lookahead", "adagrad", "adam", "adamw", "amsgrad",

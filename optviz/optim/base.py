@@ -19,12 +19,12 @@ gradient. Only the look-ahead Nesterov of the lecture uses it (the gradient at
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from .tree import tree_map
 
-__all__ = ["GradientTransformation", "EmptyState", "IDENTITY", "chain", "apply_updates", "evaluation_point",
-           "split_learning_rate"]
+__all__ = ["GradientTransformation", "EmptyState", "IDENTITY", "chain", "per_leaf", "apply_updates",
+           "evaluation_point", "split_learning_rate"]
 
 
 class GradientTransformation(NamedTuple):
@@ -79,6 +79,28 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
             return transforms[i].eval_point(params, state[i])
 
     return GradientTransformation(init, update, eval_point, parts=transforms)
+
+
+def per_leaf(transforms: Sequence[GradientTransformation]) -> GradientTransformation:
+    """``transforms[i]`` steps leaf ``i`` of a flat list of parameters; the state is the
+    tuple of their states.
+
+    For stacks of runs whose leaves differ in rank: a weight (M, 128, 784) needs its
+    per-run rates shaped (M, 1, 1), its bias (M, 128) needs (M, 1)::
+
+        tx = per_leaf([adam(lr=lrs.view(-1, *[1] * (p.ndim - 1))) for p in params])
+    """
+    transforms = tuple(transforms)
+
+    def init(params):
+        return tuple(t.init(p) for t, p in zip(transforms, params))
+
+    def update(grads, state, params=None):
+        params = [None] * len(transforms) if params is None else params
+        out = [t.update(g, s, p) for t, g, s, p in zip(transforms, grads, state, params)]
+        return [u for u, _ in out], tuple(s for _, s in out)
+
+    return GradientTransformation(init, update)
 
 
 def split_learning_rate(opt: GradientTransformation):

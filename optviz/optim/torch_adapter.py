@@ -363,13 +363,11 @@ class TorchOptimizer(torch.optim.Optimizer):
         return plan
 
     def _can_compile(self, params) -> bool:
-        from .compiled import available
+        from . import compiled
 
-        ok, why = available(str(params[0].device))
+        ok, why = compiled.available(str(params[0].device))
         if not ok and self._compile is True:
-            import warnings
-
-            warnings.warn(f"optviz: compile=True, but updates run eagerly: {why}", RuntimeWarning, stacklevel=5)
+            compiled._warn_once(f"optviz: compile=True, but updates run eagerly: {why}")
             self._compile = False
         return ok
 
