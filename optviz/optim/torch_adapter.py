@@ -128,7 +128,8 @@ class TorchOptimizer(torch.optim.Optimizer):
             base[flag] = default
         base.update(self._fixed)
         defaults = self._apply(base, hyperparams, strict=True)
-        self._key_names = tuple(k for k in defaults if k != "lr")
+        self._key_names = tuple(k for k in defaults if k != "lr") + \
+            tuple(c for c in registry.CLIP_OPTIONS if c not in defaults)   # read at each step (but lr)
         super().__init__(params, defaults)
 
     def _setup_names(self) -> None:
@@ -294,7 +295,7 @@ class TorchOptimizer(torch.optim.Optimizer):
 
     # -- the core state behind each group ------------------------------------------------
     def _plan_for(self, group: dict, params: List[torch.Tensor]) -> _Plan:
-        raw = tuple(group[k] for k in self._key_names)   # lr is read at each step
+        raw = tuple(group.get(k) for k in self._key_names)   # lr is read at each step
         plan = self._plans.get(id(group))
         same_params = plan is not None and len(plan.params) == len(params) \
             and all(a is b for a, b in zip(plan.params, params))
@@ -314,7 +315,7 @@ class TorchOptimizer(torch.optim.Optimizer):
     def _structure_key(self, group: dict) -> tuple:
         """What decides a compiled group's graph: flags, and which numbers are zero
         (a zero switches a transform off); the numbers themselves are inputs."""
-        return tuple((k, _is_zero(group[k]) if k in self._factory_names or k == "betas" else _freeze(group[k]))
+        return tuple((k, _is_zero(group[k]) if k in self._factory_names or k == "betas" else _freeze(group.get(k)))
                      for k in self._key_names)
 
     def _build_plan(self, group, params, key, compiled) -> _Plan:
@@ -493,7 +494,8 @@ class TorchOptimizer(torch.optim.Optimizer):
         if "optimizer_name" in self.__dict__:  # unpickling (load_state_dict passes state and groups only)
             self._setup_names()
             self.__dict__.setdefault("_compile", False)
-            self.__dict__.setdefault("_key_names", tuple(k for k in self.defaults if k != "lr"))
+            self.__dict__.setdefault("_key_names", tuple(k for k in self.defaults if k != "lr")
+                                     + tuple(c for c in registry.CLIP_OPTIONS if c not in self.defaults))
         self._plans = {}
 
     def __repr__(self):
