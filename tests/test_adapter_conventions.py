@@ -91,6 +91,25 @@ def test_foreach_is_accepted_and_changes_nothing():
         assert torch.equal(p, q)
 
 
+def test_clipping_set_in_a_param_group_is_honoured():
+    ours, theirs = params(), params()
+    a = TorchOptimizer(ours, "momentum", lr=0.1)
+    b = torch_optimizer(theirs, "momentum", lr=0.1)
+    run(a, ours, steps=2)
+    run(b, theirs, steps=2)
+    a.param_groups[0]["clip_norm"] = 0.5
+    g = torch.Generator().manual_seed(3)
+    for _ in range(3):
+        for p, q in zip(ours, theirs):
+            p.grad = torch.randn(p.shape, generator=g)
+            q.grad = p.grad.clone()
+        torch.nn.utils.clip_grad_norm_(theirs, 0.5)
+        a.step()
+        b.step()
+    for p, q in zip(ours, theirs):
+        torch.testing.assert_close(p, q)
+
+
 def test_maximize_climbs():
     w = torch.zeros(2, requires_grad=True)
     opt = TorchOptimizer([w], "sgd", lr=0.1, maximize=True)

@@ -78,18 +78,18 @@ __all__ = ["compile_transform", "compile_step", "CompiledStep", "available", "sc
 def available(device: str = "cpu") -> Tuple[bool, str]:
     """``(True, "")`` when updates on ``device`` can be compiled, else ``(False, why)``.
 
-    CPU needs a C++ compiler (inductor writes C++); CUDA needs triton. Checked
-    without compiling anything.
+    CPU needs a C++ compiler (inductor writes C++); CUDA needs triton, and the C++
+    compiler too (step counts and the scalars made from them stay on the host).
+    Checked without compiling anything.
     """
     kind = torch.device(device).type
+    if kind not in ("cpu", "cuda"):
+        return False, f"no compiled updates on {kind} devices"
     if kind == "cuda":
         try:
             import triton  # noqa: F401
         except ImportError:
             return False, "triton is not installed (inductor needs it for CUDA)"
-        return True, ""
-    if kind != "cpu":
-        return False, f"no compiled updates on {kind} devices"
     cxx = os.environ.get("CXX")
     for name in ([cxx] if cxx else []) + ["g++", "c++", "clang++"]:
         if shutil.which(name):
