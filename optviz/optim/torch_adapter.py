@@ -40,6 +40,7 @@ the only place where parameters are changed in place. It behaves as the matching
 """
 from __future__ import annotations
 
+import operator
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -226,32 +227,38 @@ class TorchOptimizer(torch.optim.Optimizer):
                     continue
                 plan = self._plan_for(group, params)
             grads = [p.grad for p in params]
-            if any(g.is_sparse for g in grads):
-                raise OptvizError(f"{self.optimizer_name}: sparse gradients are not supported")
             if plan.any_complex:
                 grads = [torch.view_as_real(g) if c else g for g, c in zip(grads, plan.complex_)]
-            if plan.stepper is not None and len(plan.cohorts) == 1:
+            if len(plan.cohorts) != 1:
+                self._step_cohorts(plan, grads, group)
+            elif plan.stepper is not None:
                 self._step_compiled(plan, grads, group)
-            else:
-                self._step_eager(plan, grads, group)
+            else:  # the hot path: one call of the core for the whole group
+                idx, state = plan.cohorts[0]
+                token = donate_state()  # the old state is dropped below: let its buffers be reused in place
+                try:
+                    updates, state = plan.tx.update(grads, state, plan.views)
+                finally:
+                    end_donation(token)
+                alpha = 1.0 if plan.lr_inside else -_number(group["lr"])
+                for x, u in zip(plan.views, updates):
+                    x.add_(u, alpha=alpha)
+                plan.cohorts[0] = (idx, state)
+                self._scatter(plan, idx, state)
         return loss
 
-    def _step_eager(self, plan: _Plan, grads, group) -> None:
-        alpha = 1.0 if plan.lr_inside else -_number(group["lr"])
+    def _step_cohorts(self, plan: _Plan, grads, group) -> None:
+        """Parameters at different step counts: the stateless head (clipping) sees all of
+        them, then each cohort steps with its own count."""
         params = plan.views
-        if len(plan.cohorts) == 1:
-            runs = [(grads, params)]
-        else:  # parameters at different step counts: the stateless head sees them all, then each its own
-            if plan.prefix is not None:
-                grads, _ = plan.prefix.update(grads, plan.prefix.init(params), params)
-            runs = [([grads[i] for i in idx], [params[i] for i in idx]) for idx, _ in plan.cohorts]
-            plan_tx = plan.rest
-        tx = plan.tx if len(plan.cohorts) == 1 else plan_tx
-        for n, (g, p) in enumerate(runs):
-            idx, state = plan.cohorts[n]
-            token = donate_state()  # the old state is dropped below: let its buffers be reused in place
+        if plan.prefix is not None:
+            grads, _ = plan.prefix.update(grads, plan.prefix.init(params), params)
+        alpha = 1.0 if plan.lr_inside else -_number(group["lr"])
+        for n, (idx, state) in enumerate(plan.cohorts):
+            p = [params[i] for i in idx]
+            token = donate_state()
             try:
-                updates, state = tx.update(g, state, p)
+                updates, state = plan.rest.update([grads[i] for i in idx], state, p)
             finally:
                 end_donation(token)
             for x, u in zip(p, updates):
@@ -295,10 +302,10 @@ class TorchOptimizer(torch.optim.Optimizer):
 
     # -- the core state behind each group ------------------------------------------------
     def _plan_for(self, group: dict, params: List[torch.Tensor]) -> _Plan:
-        raw = tuple(group.get(k) for k in self._key_names)   # lr is read at each step
+        raw = tuple(map(group.get, self._key_names))   # lr is read at each step
         plan = self._plans.get(id(group))
         same_params = plan is not None and len(plan.params) == len(params) \
-            and all(a is b for a, b in zip(plan.params, params))
+            and all(map(operator.is_, plan.params, params))
         if same_params and plan.raw == raw:
             return plan   # the hot path: nothing changed
         compiled = self._compile is not False
@@ -319,6 +326,8 @@ class TorchOptimizer(torch.optim.Optimizer):
                      for k in self._key_names)
 
     def _build_plan(self, group, params, key, compiled) -> _Plan:
+        if any(p.grad is not None and p.grad.is_sparse for p in params):
+            raise OptvizError(f"{self.optimizer_name}: sparse gradients are not supported")
         self._check_group(group)
         hyper = self._core_hyper(group)
         hyper.pop("lr", None)
