@@ -233,10 +233,36 @@ def test_compile_auto_without_a_compiler_is_silently_eager(monkeypatch):
         warnings.simplefilter("error")
         opt = TorchOptimizer(a, "adam", compile="auto")
         run(opt, a)
+        opt.param_groups[0]["betas"] = (0.5, 0.9)   # and new values are read, not baked
+        run(opt, a, seed=2)
     assert all(plan.stepper is None for plan in opt._plans.values())
-    run(TorchOptimizer(b, "adam"), b)
+    ref = TorchOptimizer(b, "adam")
+    run(ref, b)
+    ref.param_groups[0]["betas"] = (0.5, 0.9)
+    run(ref, b, seed=2)
     for p, q in zip(a, b):
         assert torch.equal(p, q)
+
+
+def test_look_ahead_runs_eagerly_under_compile():
+    """The lecture's look-ahead Nesterov evaluates the gradient between its steps: eager
+    even with compile=True, and a changed momentum is honoured."""
+    w = torch.tensor([1.5, -0.5], dtype=torch.float64, requires_grad=True)
+    v = w.detach().clone().requires_grad_(True)
+    a = TorchOptimizer([w], "nesterov_lookahead", lr=0.1, momentum=0.9, compile=True)
+    b = TorchOptimizer([v], "nesterov_lookahead", lr=0.1, momentum=0.9, compile=False)
+    for t in range(6):
+        if t == 3:
+            a.param_groups[0]["momentum"] = b.param_groups[0]["momentum"] = 0.5
+        for x, opt in ((w, a), (v, b)):
+            def closure(x=x, opt=opt):
+                opt.zero_grad()
+                loss = (x * x * torch.tensor([3.0, 0.4], dtype=torch.float64)).sum()
+                loss.backward()
+                return loss
+            opt.step(closure)
+    assert torch.equal(w, v)
+    assert all(plan.stepper is None for plan in a._plans.values())
 
 
 def test_compile_true_without_a_compiler_warns_once(monkeypatch):

@@ -10,7 +10,9 @@
 
 ``optim.create(name, **hyperparams)`` builds any registered optimizer;
 ``optim.registry`` holds their names, defaults, rules and colours;
-``optim.TorchOptimizer`` runs any of them as a ``torch.optim.Optimizer``.
+``optim.TorchOptimizer`` runs any of them as a ``torch.optim.Optimizer`` (torch's
+conventions, step for step); ``optviz.optim.compiled`` runs any transform's update
+through ``torch.compile`` (the adapter's ``compile=True``, stacks of runs).
 """
 from . import registry, schedules, transforms
 from .base import EmptyState, GradientTransformation, apply_updates, chain, evaluation_point, per_leaf

@@ -308,13 +308,11 @@ class TorchOptimizer(torch.optim.Optimizer):
             and all(map(operator.is_, plan.params, params))
         if same_params and plan.raw == raw:
             return plan   # the hot path: nothing changed
-        compiled = self._compile is not False
-        key = self._structure_key(group) if compiled else raw
-        if same_params and plan.key == key:   # compiled: only values moved (a scheduler's betas)
-            self._sync_cells(plan, group)
+        if same_params and plan.stepper is not None and plan.key == self._structure_key(group):
+            self._sync_cells(plan, group)   # compiled: only values moved (a scheduler's betas)
             plan.raw = raw
             return plan
-        plan = self._build_plan(group, params, key, compiled)
+        plan = self._build_plan(group, params)
         plan.raw = raw
         self._plans[id(group)] = plan
         return plan
@@ -325,7 +323,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         return tuple((k, _is_zero(group[k]) if k in self._factory_names or k == "betas" else _freeze(group.get(k)))
                      for k in self._key_names)
 
-    def _build_plan(self, group, params, key, compiled) -> _Plan:
+    def _build_plan(self, group, params) -> _Plan:
         if any(p.grad is not None and p.grad.is_sparse for p in params):
             raise OptvizError(f"{self.optimizer_name}: sparse gradients are not supported")
         self._check_group(group)
@@ -333,21 +331,19 @@ class TorchOptimizer(torch.optim.Optimizer):
         hyper.pop("lr", None)
         complex_ = tuple(p.is_complex() for p in params)
         views = [torch.view_as_real(p) if c else p for p, c in zip(params, complex_)]
+        lr_inside = registry.create(self.optimizer_name, **hyper).eval_point is not None
+        # compiled where asked for and possible; a look-ahead needs its closure between steps: eager
+        compiled = self._compile is not False and not lr_inside and self._can_compile(params)
         cells: Dict[str, torch.Tensor] = {}
-        if compiled:
-            compiled = self._can_compile(params)
         if compiled:  # nonzero numbers become 0-d tensors: a new value is an input, not a new graph
             for k in self._factory_names:
                 v = hyper.get(k)
                 if k != "lr" and isinstance(v, (int, float)) and not isinstance(v, bool) and v != 0:
                     cells[k] = hyper[k] = torch.tensor(float(v), dtype=torch.float64)
-        tx = registry.create(self.optimizer_name, lr=1.0, **hyper)
-        lr_inside = tx.eval_point is not None
-        if lr_inside:  # looks ahead: the learning rate stays inside, read from the group at each step
+        if lr_inside:  # the learning rate stays inside, read from the group at each step
             tx = registry.create(self.optimizer_name, lr=lambda step, g=group: _number(g["lr"]), **hyper)
-            compiled = False
-        else:
-            tx, _ = split_learning_rate(tx)   # applied as p.add_(u, alpha=-lr), torch's own arithmetic
+        else:  # applied as p.add_(u, alpha=-lr), torch's own arithmetic
+            tx, _ = split_learning_rate(registry.create(self.optimizer_name, lr=1.0, **hyper))
         if group.get("maximize"):
             tx = chain(scale(-1.0), tx)
         parts = tx.parts or (tx,)
@@ -359,25 +355,26 @@ class TorchOptimizer(torch.optim.Optimizer):
         whole = _then(prefix, rest) if prefix is not None else rest
         leaves = _leaves(rest.init([]))
         cohorts = self._gather(rest, leaves, params, views, complex_)
+        key = self._structure_key(group) if compiled else None
         plan = _Plan(key, tuple(params), views, complex_, any(complex_), lr_inside, whole, prefix, rest,
                      leaves, cohorts)
         if compiled:
             from .compiled import compile_step, scalars_to_tensors
 
-            stepper = compile_step(whole, share=("TorchOptimizer", self.optimizer_name, key, complex_),
-                                   device=str(params[0].device))
-            if stepper.is_compiled:
-                plan.stepper, plan.cells = stepper, cells
-                plan.values = tuple(float(c) for c in cells.values())
-                plan.cohorts = [(idx, scalars_to_tensors(state)) for idx, state in cohorts]
+            plan.stepper = compile_step(whole, share=("TorchOptimizer", self.optimizer_name, key, complex_),
+                                        device=str(params[0].device))
+            plan.cells = cells
+            plan.values = tuple(float(c) for c in cells.values())
+            plan.cohorts = [(idx, scalars_to_tensors(state)) for idx, state in cohorts]
         return plan
 
     def _can_compile(self, params) -> bool:
         from . import compiled
 
         ok, why = compiled.available(str(params[0].device))
-        if not ok and self._compile is True:
-            compiled._warn_once(f"optviz: compile=True, but updates run eagerly: {why}")
+        if not ok:
+            if self._compile is True:
+                compiled._warn_once(f"optviz: compile=True, but updates run eagerly: {why}")
             self._compile = False
         return ok
 
