@@ -16,9 +16,8 @@ from ..errors import InvalidValue
 from .base import GradientTransformation, chain
 from .table import register
 from .transforms import (
-    IDENTITY, add_decayed_weights, add_l2_penalty, lookahead_trace, scale_by_adadelta, scale_by_adagrad,
-    scale_by_adam, scale_by_learning_rate, scale_by_lion, scale_by_nadam, scale_by_radam,
-    scale_by_rms, scale_by_schedule, trace,
+    add_decayed_weights, add_l2_penalty, lookahead_trace, scale_by_adadelta, scale_by_adagrad, scale_by_adam,
+    scale_by_learning_rate, scale_by_lion, scale_by_nadam, scale_by_radam, scale_by_rms, trace,
 )
 
 __all__ = ["sgd", "momentum", "nesterov", "nesterov_lookahead", "adagrad", "adam", "adamw",
