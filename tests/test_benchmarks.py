@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 CASES = {
-    "optimizer_step": (["--repeats", "1", "--samples", "320"], "worst_ratio_vs_torch_forloop:"),
+    "optimizer_step": (["--repeats", "1", "--samples", "320", "--no-compile"], "worst_ratio_vs_torch_fused:"),
     "sweep": (["--sample", "2", "--steps", "5"], "speedup_vs_torch_loop:"),
     "render": (["--repeats", "1", "--frames", "3", "--style", "paper"], "gif_megabytes:"),
     "landscape": (["--grid", "5", "--subset", "64", "--sample", "3"], "batched_seconds:"),

@@ -332,3 +332,189 @@ def test_adapter_refuses_sparse_gradients_clearly():
     w.grad = torch.zeros(4, dtype=torch.float64).to_sparse()
     with pytest.raises(OptvizError, match="sparse"):
         opt.step()
+
+
+# --- torch's conventions, step by step: gradients that come and go, late parameters,
+# --- hyperparameters changed mid-run, schedulers that cycle betas, state_dict interop
+
+def has_gradient(t, i):
+    """Parameter 1 gets no gradient every third step (an unused branch, set_to_none);
+    parameter 2 gets its first one at step 7 (a late parameter)."""
+    return not (i == 1 and t % 3 == 0) and not (i == 2 and t < 7)
+
+
+def step_both(ours, theirs, ours_params, ref_params, gs, t, pattern=has_gradient):
+    for i, (p, q, g) in enumerate(zip(ours_params, ref_params, gs)):
+        p.grad = torch.tensor(g) if pattern(t, i) else None
+        q.grad = torch.tensor(g) if pattern(t, i) else None
+    ours.step()
+    theirs.step()
+
+
+def assert_same_run(ours, theirs, ours_params, ref_params, what):
+    for i, (p, q) in enumerate(zip(ours_params, ref_params)):
+        assert_close(p.detach(), q.detach(), f"{what}: param {i}")
+        assert set(theirs.state[q]) <= set(ours.state[p]), f"{what}: state keys of param {i}"
+        for key in theirs.state[q]:
+            assert_close(torch_state(ours, p, key), torch_state(theirs, q, key), f"{what}: {key!r} of param {i}")
+
+
+def fresh_params():
+    return [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in make_params()]
+
+
+@pytest.mark.parametrize("name,hyper", CASES, ids=IDS)
+def test_adapter_matches_torch_with_gradients_that_come_and_go(name, hyper):
+    """One step count per parameter, as torch: a parameter without a gradient does not
+    advance (so the others' bias corrections do not shift) and a late one starts at 1
+    (its momentum buffer a copy of its first gradient)."""
+    ours_params, ref_params = fresh_params(), fresh_params()
+    ours, theirs = TorchOptimizer(ours_params, name, **hyper), torch_optimizer(ref_params, name, **hyper)
+    for t, gs in enumerate(gradient_sequence()):
+        step_both(ours, theirs, ours_params, ref_params, gs, t)
+        assert_same_run(ours, theirs, ours_params, ref_params, f"{name} at step {t + 1}")
+    counts = [ours.state[p].get("step") for p in ours_params]
+    if name not in ("sgd", "momentum", "nesterov"):  # torch's SGD keeps no count
+        assert counts == [STEPS, STEPS - STEPS // 3, STEPS - 7]
+
+
+def test_adapter_clips_the_whole_group_when_counts_differ():
+    """Parameters at different step counts step in separate calls of the core, but
+    global-norm clipping still sees every gradient of the group."""
+    ours_params, ref_params = fresh_params(), fresh_params()
+    ours = TorchOptimizer(ours_params, "adam", lr=0.01, clip_norm=1.0)
+    theirs = torch_optimizer(ref_params, "adam", lr=0.01)
+    clipped = 0
+    for t, gs in enumerate(gradient_sequence()):
+        for i, (p, q, g) in enumerate(zip(ours_params, ref_params, gs)):
+            p.grad = torch.tensor(g) if has_gradient(t, i) else None
+            q.grad = torch.tensor(g) if has_gradient(t, i) else None
+        ours.step()
+        clipped += torch.nn.utils.clip_grad_norm_([q for q in ref_params if q.grad is not None], 1.0) > 1.0
+        theirs.step()
+        for i, (p, q) in enumerate(zip(ours_params, ref_params)):
+            assert_close(p.detach(), q.detach(), f"clipped adam, param {i} at step {t + 1}")
+    assert clipped > STEPS // 2
+
+
+MID_RUN = [  # (name, hyper at start, changes written into param_groups at step 20)
+    ("adam", {"lr": 0.01}, {"lr": 0.003, "betas": (0.8, 0.99), "weight_decay": 0.1}),
+    ("adamw", {"lr": 0.01}, {"weight_decay": 0.3, "eps": 1e-6}),
+    ("nadam", {}, {"betas": (0.95, 0.9), "momentum_decay": 0.01}),
+    ("radam", {}, {"betas": (0.5, 0.95), "decoupled_weight_decay": True, "weight_decay": 0.1}),
+    ("adagrad", {"lr": 0.1}, {"lr_decay": 0.05}),   # counts from each parameter's step, not the switch
+    ("sgd", {"lr": 0.05}, {"momentum": 0.9, "dampening": 0.5}),
+    ("momentum", {"lr": 0.01}, {"momentum": 0.5, "weight_decay": 0.1}),
+    ("rmsprop", {}, {"alpha": 0.9, "eps": 1e-4}),
+    ("adadelta", {}, {"rho": 0.5, "lr": 0.5}),
+]
+
+
+@pytest.mark.parametrize("name,hyper,change", MID_RUN, ids=[c[0] for c in MID_RUN])
+def test_adapter_follows_hyperparameters_changed_mid_run(name, hyper, change):
+    ours_params, ref_params = fresh_params(), fresh_params()
+    ours, theirs = TorchOptimizer(ours_params, name, **hyper), torch_optimizer(ref_params, name, **hyper)
+    for t, gs in enumerate(gradient_sequence()):
+        if t == 20:
+            ours.param_groups[0].update(change)
+            theirs.param_groups[0].update(change)
+        step_both(ours, theirs, ours_params, ref_params, gs, t)
+        assert_same_run(ours, theirs, ours_params, ref_params, f"{name} at step {t + 1}")
+
+
+CYCLERS = {
+    "onecycle": lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.05, total_steps=STEPS),
+    "cyclic": lambda o: torch.optim.lr_scheduler.CyclicLR(o, base_lr=0.001, max_lr=0.05, step_size_up=7),
+}
+
+
+@pytest.mark.parametrize("sched", CYCLERS)
+@pytest.mark.parametrize("name,hyper", [("adam", {}), ("adamw", {"weight_decay": 0.1}), ("nadam", {}), ("radam", {}),
+                                         ("amsgrad", {}), ("momentum", {}), ("nesterov", {}),
+                                         ("rmsprop", {"momentum": 0.5})])
+def test_cycle_momentum_drives_betas_and_momentum(name, hyper, sched):
+    """OneCycleLR and CyclicLR with their default cycle_momentum=True write group["betas"]
+    (the Adam family) or group["momentum"]: both must be honoured at every step."""
+    ours_params, ref_params = fresh_params(), fresh_params()
+    ours, theirs = TorchOptimizer(ours_params, name, **hyper), torch_optimizer(ref_params, name, **hyper)
+    s_ours, s_theirs = CYCLERS[sched](ours), CYCLERS[sched](theirs)
+    key = "betas" if "betas" in ours.defaults else "momentum"
+    seen = set()
+    for t, gs in enumerate(gradient_sequence()):
+        seen.add(ours.param_groups[0][key])
+        step_both(ours, theirs, ours_params, ref_params, gs, t)
+        s_ours.step()
+        s_theirs.step()
+        assert_same_run(ours, theirs, ours_params, ref_params, f"{name}+{sched} at step {t + 1}")
+    assert len(seen) > 5, f"the scheduler never moved {key}"
+
+
+INTEROP = [("adam", {}), ("adam", {"amsgrad": True, "weight_decay": 0.1}), ("adamw", {}), ("amsgrad", {}),
+           ("sgd", {"lr": 0.05}), ("sgd", {"lr": 0.05, "momentum": 0.5, "dampening": 0.3}),
+           ("sgd", {"lr": 0.05, "momentum": 0.9, "nesterov": True}), ("momentum", {"lr": 0.01}),
+           ("nesterov", {"lr": 0.01}), ("adagrad", {"lr": 0.1, "lr_decay": 0.01}), ("rmsprop", {"momentum": 0.5}),
+           ("rmsprop", {"centered": True}), ("adadelta", {}), ("nadam", {}), ("radam", {})]
+
+
+def reloaded(state_dict):
+    """Through torch.save / torch.load(weights_only=True), as a checkpoint travels."""
+    buffer = io.BytesIO()
+    torch.save(state_dict, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+@pytest.mark.parametrize("direction", ["torch->optviz", "optviz->torch"])
+@pytest.mark.parametrize("name,hyper", INTEROP, ids=[f"{n}-{h}" for n, h in INTEROP])
+def test_state_dict_interop_with_torch_optim(name, hyper, direction):
+    """Half a run in one library, its state_dict loaded into the other, the rest there:
+    every step equals a run that never left torch.optim (with gradients that come and go)."""
+    make_first, make_second = (torch_optimizer, TorchOptimizer) if direction == "torch->optviz" \
+        else (TorchOptimizer, torch_optimizer)
+    ours_params, ref_params = fresh_params(), fresh_params()
+    first, theirs = make_first(ours_params, name, **hyper), torch_optimizer(ref_params, name, **hyper)
+    for t, gs in enumerate(gradient_sequence()):
+        if t == STEPS // 2:
+            saved = reloaded(first.state_dict())
+            ours_params = [p.detach().clone().requires_grad_(True) for p in ours_params]
+            first = make_second(ours_params, name, **hyper)
+            first.load_state_dict(saved)
+        step_both(first, theirs, ours_params, ref_params, gs, t)
+        for i, (p, q) in enumerate(zip(ours_params, ref_params)):
+            assert_close(p.detach(), q.detach(), f"{name} {direction}, param {i} at step {t + 1}")
+
+
+@pytest.mark.parametrize("name,hyper", [("sgd", {"lr": 0.05, "momentum": 0.5}), ("adam", {"lr": 0.01}),
+                                         ("adamw", {"lr": 0.01}), ("adagrad", {"lr": 0.1}), ("rmsprop", {}),
+                                         ("adadelta", {}), ("nadam", {"weight_decay": 0.1}), ("radam", {})])
+def test_maximize_matches_torch(name, hyper):
+    ours_params, ref_params = fresh_params(), fresh_params()
+    ours = TorchOptimizer(ours_params, name, maximize=True, **hyper)
+    theirs = torch_optimizer(ref_params, name, **hyper)
+    theirs.param_groups[0]["maximize"] = True
+    for t, gs in enumerate(gradient_sequence()):
+        step_both(ours, theirs, ours_params, ref_params, gs, t)
+        assert_same_run(ours, theirs, ours_params, ref_params, f"{name} maximize at step {t + 1}")
+
+
+@pytest.mark.parametrize("name,hyper", [c for c in CASES if c[0] != "nesterov"] + [("nesterov", {"lr": 0.01})],
+                         ids=[i for c, i in zip(CASES, IDS) if c[0] != "nesterov"] + ["nesterov"])
+def test_complex_parameters_match_torch(name, hyper):
+    """torch treats a complex number as a pair of reals (view_as_real); so does the adapter.
+    Its state is complex, as torch's (AMSGrad's running maximum included)."""
+    rng = np.random.default_rng(5)
+    start = [rng.standard_normal(s) + 1j * rng.standard_normal(s) for s in SHAPES]
+    ours_params = [torch.tensor(z, requires_grad=True) for z in start]
+    ref_params = [torch.tensor(z, requires_grad=True) for z in start]
+    ours, theirs = TorchOptimizer(ours_params, name, **hyper), torch_optimizer(ref_params, name, **hyper)
+    for t in range(25):
+        gs = [rng.standard_normal(s) + 1j * rng.standard_normal(s) for s in SHAPES]
+        step_both(ours, theirs, ours_params, ref_params, gs, t)
+        for i, (p, q) in enumerate(zip(ours_params, ref_params)):
+            assert_close(torch.view_as_real(p.detach()), torch.view_as_real(q.detach()), f"{name} complex {i}")
+            for key, value in theirs.state[q].items():
+                mine = ours.state[p][key]
+                if isinstance(value, torch.Tensor) and value.is_complex():
+                    assert mine.is_complex(), key
+                    mine, value = torch.view_as_real(mine), torch.view_as_real(value)
+                assert_close(np.asarray(mine), np.asarray(value), f"{name} complex state {key!r} of {i}")

@@ -19,12 +19,12 @@ gradient. Only the look-ahead Nesterov of the lecture uses it (the gradient at
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 from .tree import tree_map
 
-__all__ = ["GradientTransformation", "EmptyState", "chain", "apply_updates", "evaluation_point",
-           "split_learning_rate"]
+__all__ = ["GradientTransformation", "EmptyState", "IDENTITY", "chain", "per_leaf", "apply_updates",
+           "evaluation_point", "split_learning_rate"]
 
 
 class GradientTransformation(NamedTuple):
@@ -41,13 +41,15 @@ class EmptyState(NamedTuple):
     """State of a transform that remembers nothing."""
 
 
+#: The transform that changes nothing; a chain drops it (switched-off pieces cost nothing).
+IDENTITY = GradientTransformation(lambda params: EmptyState(), lambda u, s, p=None: (u, s))
+
+
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
     """Run ``transforms`` one after another; the state is the tuple of their states.
 
     At most one of them may define an ``eval_point``; the chain inherits it.
     """
-    from .transforms import IDENTITY
-
     flat = []
     for t in transforms:
         if t is not IDENTITY:  # switched-off pieces cost nothing
@@ -79,6 +81,28 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     return GradientTransformation(init, update, eval_point, parts=transforms)
 
 
+def per_leaf(transforms: Sequence[GradientTransformation]) -> GradientTransformation:
+    """``transforms[i]`` steps leaf ``i`` of a flat list of parameters; the state is the
+    tuple of their states.
+
+    For stacks of runs whose leaves differ in rank: a weight (M, 128, 784) needs its
+    per-run rates shaped (M, 1, 1), its bias (M, 128) needs (M, 1)::
+
+        tx = per_leaf([adam(lr=lrs.view(-1, *[1] * (p.ndim - 1))) for p in params])
+    """
+    transforms = tuple(transforms)
+
+    def init(params):
+        return tuple(t.init(p) for t, p in zip(transforms, params))
+
+    def update(grads, state, params=None):
+        params = [None] * len(transforms) if params is None else params
+        out = [t.update(g, s, p) for t, g, s, p in zip(transforms, grads, state, params)]
+        return [u for u, _ in out], tuple(s for _, s in out)
+
+    return GradientTransformation(init, update)
+
+
 def split_learning_rate(opt: GradientTransformation):
     """``(direction, lr)`` when ``opt`` ends by scaling with the learning rate, else ``(opt, None)``.
 
@@ -86,8 +110,6 @@ def split_learning_rate(opt: GradientTransformation):
     uses this to apply the last step as ``p.add_(direction, alpha=-lr)``: the same
     arithmetic as torch's own optimizers, in one pass over memory instead of two.
     """
-    from .transforms import IDENTITY
-
     if opt.eval_point is not None:
         return opt, None
     if opt.learning_rate is not None:

@@ -16,7 +16,7 @@ import contextvars
 from .tree import is_torch, namespace
 
 __all__ = ["ema", "ema_square", "add_square", "add_scaled", "momentum_sum", "scaled_ratio", "copy", "donating",
-           "donate_state", "end_donation"]
+           "donate_state", "end_donation", "hoist", "begin_hoisting", "end_hoisting"]
 
 _DONATE = contextvars.ContextVar("optviz_donate_state", default=False)
 
@@ -45,6 +45,38 @@ def donate_state():
 
 def end_donation(token) -> None:
     _DONATE.reset(token)
+
+
+def hoist(*scalars):
+    """Mark per-update scalars (bias corrections, rectifiers: functions of the step
+    count and the hyperparameters, never of the arrays) to be computed once per
+    update, not once per element. Returns them as a tuple, unchanged.
+
+    Eagerly they are Python floats (or small hyperparameter arrays) and nothing
+    happens. A compiled update (:mod:`optviz.optim.compiled`), where the step count
+    is a 0-d tensor, collects them and returns them from its graph: inductor then
+    computes each once, into a buffer, instead of inlining ``beta ** t`` into the
+    elementwise loop, where it would call ``pow`` once per vector of every
+    parameter (which doubles the cost of a compiled Adam step).
+    """
+    if _HOISTED is not None:
+        _HOISTED.extend(x for x in scalars if is_torch(x))
+    return scalars
+
+
+_HOISTED = None  # a list while a compiled update is being traced
+
+
+def begin_hoisting() -> list:
+    """Start collecting :func:`hoist`'s tensors (compiled updates only); returns the list."""
+    global _HOISTED
+    _HOISTED = []
+    return _HOISTED
+
+
+def end_hoisting() -> None:
+    global _HOISTED
+    _HOISTED = None
 
 
 def copy(x):

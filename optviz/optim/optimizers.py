@@ -14,11 +14,10 @@ import numpy as np
 
 from ..errors import InvalidValue
 from .base import GradientTransformation, chain
-from .registry import register
+from .table import register
 from .transforms import (
-    IDENTITY, add_decayed_weights, add_l2_penalty, lookahead_trace, scale_by_adadelta, scale_by_adagrad,
-    scale_by_adam, scale_by_learning_rate, scale_by_lion, scale_by_nadam, scale_by_radam,
-    scale_by_rms, scale_by_schedule, trace,
+    add_decayed_weights, add_l2_penalty, lookahead_trace, scale_by_adadelta, scale_by_adagrad, scale_by_adam,
+    scale_by_learning_rate, scale_by_lion, scale_by_nadam, scale_by_radam, scale_by_rms, trace,
 )
 
 __all__ = ["sgd", "momentum", "nesterov", "nesterov_lookahead", "adagrad", "adam", "adamw",
@@ -123,12 +122,12 @@ def adagrad(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0
         G <- G + g^2
         theta <- theta - eta / (sqrt(G) + epsilon) * g
 
-    As torch: ``eta_t = eta / (1 + t * lr_decay)``; epsilon outside the square root.
+    As torch: ``eta_t = eta / (1 + (t - 1) * lr_decay)`` at a parameter's t-th update;
+    epsilon outside the square root.
     """
     _nonneg(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, initial_accumulator_value=initial_accumulator_value)
     _positive(eps=eps)
-    decay = IDENTITY if _is_off(lr_decay) else scale_by_schedule(lambda step: 1 / (1 + step * lr_decay))
-    return chain(add_l2_penalty(weight_decay), scale_by_adagrad(initial_accumulator_value, eps), decay,
+    return chain(add_l2_penalty(weight_decay), scale_by_adagrad(initial_accumulator_value, eps, lr_decay),
                  scale_by_learning_rate(lr))
 
 

@@ -1,17 +1,20 @@
 """The one table of named optimizers: name -> factory, defaults, rule, colour.
 
 It is filled where each optimizer is defined (``@register`` in
-:mod:`optviz.optim.optimizers`) and read by everything else: the CLI, the 2-D
-engine, the MNIST trainer, the figures (one fixed colour per name) and the tests.
+:mod:`optviz.optim.optimizers`, into :mod:`optviz.optim.table`) and read through
+this module by everything else: the CLI, the 2-D engine, the MNIST trainer, the
+figures (one fixed colour per name) and the tests.
 """
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Tuple
 
 from ..errors import InvalidValue, OptvizError, UnknownName
-from .base import GradientTransformation
+from . import optimizers  # noqa: F401  (fills the table: each optimizer registers where it is defined)
+from .base import GradientTransformation, chain
+from .table import TABLE as _REGISTRY
+from .table import OptimizerInfo, register
+from .transforms import clip_by_global_norm, clip_by_value
 
 __all__ = ["OptimizerInfo", "register", "get", "names", "create", "parse_spec", "format_spec",
            "LECTURE_FIVE"]
@@ -20,66 +23,12 @@ __all__ = ["OptimizerInfo", "register", "get", "names", "create", "parse_spec", 
 LECTURE_FIVE = ("sgd", "momentum", "nesterov", "adagrad", "adam")
 
 
-@dataclass(frozen=True)
-class OptimizerInfo:
-    name: str                  # registry key, e.g. "adam"
-    display: str               # name in legends, e.g. "Adam"
-    factory: Callable[..., GradientTransformation]
-    colour: str                # fixed colour in every figure (colour-blind safe palette)
-    description: str           # one line
-    rule: str                  # the update rule in the lecture's notation
-    reference: str = ""        # paper
-    defaults: Dict[str, Any] = field(default_factory=dict)
-
-    def __call__(self, **hyperparams) -> GradientTransformation:
-        return create(self.name, **hyperparams)
-
-
-_REGISTRY: Dict[str, OptimizerInfo] = {}
-
-
-def register(name: str, *, display: str, colour: str, description: str, reference: str = ""):
-    """Decorator: enter an optimizer factory in the registry; its docstring's rule and
-    its signature's defaults become the table's entries."""
-
-    def decorate(factory):
-        sig = inspect.signature(factory)
-        defaults = {k: p.default for k, p in sig.parameters.items() if p.default is not inspect.Parameter.empty}
-        rule = _rule_from_doc(factory.__doc__ or "")
-        _REGISTRY[name] = OptimizerInfo(name, display, factory, colour, description, rule, reference, defaults)
-        return factory
-
-    return decorate
-
-
-def _rule_from_doc(doc: str) -> str:
-    """The indented block after 'Update rule:' in a docstring."""
-    lines = inspect.cleandoc(doc).splitlines()
-    try:
-        start = next(i for i, l in enumerate(lines) if l.strip().lower().startswith("update rule"))
-    except StopIteration:
-        return ""
-    block = []
-    for line in lines[start + 1:]:
-        if line.strip() and not line.startswith("    "):
-            break
-        block.append(line.strip())
-    return "\n".join(l for l in block if l)
-
-
-def _ensure_loaded() -> None:
-    if not _REGISTRY:
-        from . import optimizers  # noqa: F401  (registers on import)
-
-
 def names() -> Tuple[str, ...]:
     """All registered optimizer names, the lecture's five first."""
-    _ensure_loaded()
     return tuple(_REGISTRY)
 
 
 def get(name: str) -> OptimizerInfo:
-    _ensure_loaded()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -97,9 +46,6 @@ def create(name: str, batch_dims: int = 0, **hyperparams) -> GradientTransformat
     norm or by value; ``batch_dims`` says how many leading axes index independent
     configurations (the 2-D engine's batch), so each gets its own norm.
     """
-    from .base import chain
-    from .transforms import clip_by_global_norm, clip_by_value
-
     info = get(name)
     clip_norm, clip_value = hyperparams.pop("clip_norm", None), hyperparams.pop("clip_value", None)
     unknown = set(hyperparams) - set(info.defaults)

@@ -9,7 +9,10 @@ State field names follow ``torch.optim`` (``momentum_buffer``, ``exp_avg``,
 ``exp_avg_sq``, ``sum``, ...), so the torch adapter's ``state_dict`` reads like
 torch's own and the parity tests compare field by field. ``step`` counts the
 updates applied so far; it is a Python int (all configurations of a batched run
-step together), which keeps bias corrections as exact as torch's.
+step together), which keeps bias corrections as exact as torch's. Compiled
+updates (:mod:`optviz.optim.compiled`) pass it as a 0-d tensor instead, so no
+transform branches on its value in Python, and the scalars derived from it go
+through :func:`~optviz.optim.ops.hoist`.
 
 Hyperparameters may be floats or arrays that broadcast against the parameters:
 with parameters of shape (B, 2) and ``lr`` of shape (B, 1) one call steps B
@@ -19,8 +22,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple, Union
 
-from .base import EmptyState, GradientTransformation
-from .ops import add_scaled, add_square, copy, ema, ema_square, momentum_sum, scaled_ratio
+from .base import IDENTITY, EmptyState, GradientTransformation
+from .ops import add_scaled, add_square, copy, ema, ema_square, hoist, momentum_sum, scaled_ratio
 from .tree import namespace, tree_leaves, tree_map
 
 Scalar = Union[float, Any]  # a float, or an array that broadcasts against the parameters
@@ -99,8 +102,6 @@ def clip_by_value(max_value: float) -> GradientTransformation:
     return _stateless(lambda u, p: tree_map(clip, u))
 
 
-IDENTITY = GradientTransformation(lambda params: EmptyState(), lambda u, s, p=None: (u, s))
-
 # --- learning rate -----------------------------------------------------------------
 
 class ScheduleState(NamedTuple):
@@ -128,7 +129,7 @@ def scale_by_schedule(schedule: Callable[[int], Scalar]) -> GradientTransformati
     """``u <- s(t) * u`` with ``t`` the number of updates so far."""
 
     def update(u, state, params=None):
-        factor = schedule(state.schedule_step)
+        factor, = hoist(schedule(state.schedule_step))
         return tree_map(lambda x: x * factor, u), ScheduleState(state.schedule_step + 1)
 
     return GradientTransformation(lambda params: ScheduleState(0), update)
@@ -153,7 +154,11 @@ def trace(momentum: Scalar, dampening: Scalar = 0.0, nesterov: bool = False) -> 
         return TraceState(0, _zeros(params))
 
     def update(u, state, params=None):
-        if state.step == 0:
+        if not isinstance(state.step, int):  # a tensor count (compiled updates): no branch on its value
+            started = state.step.clamp(max=1.0)  # 0 on the first update, else 1
+            keep, take = hoist(started * momentum, 1 - started * dampening)
+            buf = tree_map(lambda b, g: b * keep + g * take, state.momentum_buffer, u)
+        elif state.step == 0:
             buf = tree_map(copy, u)  # a copy: the buffer must not alias the caller's gradient
         else:
             buf = tree_map(lambda b, g: momentum_sum(b, g, momentum, dampening), state.momentum_buffer, u)
@@ -197,15 +202,25 @@ class AdagradState(NamedTuple):
     sum: Any
 
 
-def scale_by_adagrad(initial_accumulator_value: Scalar = 0.0, eps: Scalar = 1e-10) -> GradientTransformation:
-    """AdaGrad (Duchi et al., 2011): ``G <- G + g^2``; ``u <- g / (sqrt(G) + epsilon)``."""
+def scale_by_adagrad(initial_accumulator_value: Scalar = 0.0, eps: Scalar = 1e-10,
+                     lr_decay: Scalar = 0.0) -> GradientTransformation:
+    """AdaGrad (Duchi et al., 2011): ``G <- G + g^2``; ``u <- g / (sqrt(G) + epsilon)``.
+
+    ``lr_decay``: ``u <- u / (1 + (t - 1) lr_decay)`` at the t-th update, as torch, with
+    ``t`` this transform's own count (so it counts from each parameter's first update,
+    also when the decay is switched on mid-run).
+    """
 
     def init(params):
         return AdagradState(0, tree_map(lambda p: namespace(p).zeros_like(p) + initial_accumulator_value, params))
 
     def update(u, state, params=None):
         acc = tree_map(add_square, state.sum, u)
-        out = tree_map(lambda g, s: scaled_ratio(g, s, eps=eps), u, acc)
+        if _is_zero(lr_decay):
+            out = tree_map(lambda g, s: scaled_ratio(g, s, eps=eps), u, acc)
+        else:
+            decay, = hoist(1 / (1 + state.step * lr_decay))
+            out = tree_map(lambda g, s: scaled_ratio(g, s, eps=eps, out_scale=decay), u, acc)
         return out, AdagradState(state.step + 1, acc)
 
     return GradientTransformation(init, update)
@@ -298,12 +313,13 @@ def scale_by_adam(beta1: Scalar = 0.9, beta2: Scalar = 0.999, eps: Scalar = 1e-8
         v = tree_map(lambda v, g: ema_square(v, g, beta2), state.exp_avg_sq, u)
         vmax = tree_map(lambda a, b: namespace(a).maximum(a, b), state.max_exp_avg_sq, v) if amsgrad else state.max_exp_avg_sq
         bc1 = 1 - beta1 ** t
-        bc2_sqrt = (1 - beta2 ** t) ** 0.5
         denom_src = vmax if amsgrad else v
         if _is_zero(eps_root):
-            out = tree_map(lambda m, s: scaled_ratio(m, s, 1 / bc2_sqrt, eps, 1 / bc1), m, denom_src)
+            root_scale, out_scale = hoist(1 / (1 - beta2 ** t) ** 0.5, 1 / bc1)
+            out = tree_map(lambda m, s: scaled_ratio(m, s, root_scale, eps, out_scale), m, denom_src)
         else:
-            out = tree_map(lambda m, s: m / (_sqrt(s / (1 - beta2 ** t) + eps_root) + eps) / bc1, m, denom_src)
+            bc2, bc1 = hoist(1 - beta2 ** t, bc1)
+            out = tree_map(lambda m, s: m / (_sqrt(s / bc2 + eps_root) + eps) / bc1, m, denom_src)
         return out, AdamState(t, m, v, vmax)
 
     return GradientTransformation(init, update)
@@ -338,8 +354,7 @@ def scale_by_nadam(beta1: Scalar = 0.9, beta2: Scalar = 0.999, eps: Scalar = 1e-
         bc2 = 1 - beta2 ** t
         m = tree_map(lambda m, g: ema(m, g, beta1), state.exp_avg, u)
         v = tree_map(lambda v, g: ema_square(v, g, beta2), state.exp_avg_sq, u)
-        c_grad = (1.0 - mu) / (1.0 - mu_prod)
-        c_mom = mu_next / (1.0 - mu_prod_next)
+        c_grad, c_mom, bc2 = hoist((1.0 - mu) / (1.0 - mu_prod), mu_next / (1.0 - mu_prod_next), bc2)
         out = tree_map(lambda g, m, v: (g * c_grad + m * c_mom) / (_sqrt(v / bc2) + eps), u, m, v)
         return out, NAdamState(t, mu_prod, m, v)
 
@@ -378,14 +393,16 @@ def scale_by_radam(beta1: Scalar = 0.9, beta2: Scalar = 0.999, eps: Scalar = 1e-
                 out = tree_map(lambda m, v: m / bc1 * (bc2 ** 0.5 / (_sqrt(v) + eps)) * rect, m, v)
             else:
                 out = tree_map(lambda m: m / bc1, m)
-        else:  # per-configuration beta2: choose elementwise
+        else:  # per-configuration beta2, or a tensor count (compiled): choose elementwise
+            xp = namespace(rho_t)
+            ok = rho_t > 5.0
+            safe = xp.where(ok, rho_t, 10.0)
+            rect = ((safe - 4) * (safe - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * safe)) ** 0.5
+            ok, rect, bc1, root_bc2 = hoist(ok, rect, bc1, bc2 ** 0.5)
+
             def pick(m, v):
-                xp = namespace(m)
-                ok = rho_t > 5.0
-                safe = xp.where(ok, rho_t, 10.0)
-                rect = ((safe - 4) * (safe - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * safe)) ** 0.5
-                adaptive = m / bc1 * (bc2 ** 0.5 / (_sqrt(v) + eps)) * rect
-                return xp.where(ok, adaptive, m / bc1)
+                adaptive = m / bc1 * (root_bc2 / (_sqrt(v) + eps)) * rect
+                return namespace(m).where(ok, adaptive, m / bc1)
             out = tree_map(pick, m, v)
         return out, RAdamState(t, m, v)
 
