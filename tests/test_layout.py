@@ -79,8 +79,8 @@ def test_the_checker_finds_a_circle(tmp_path):
     assert cycles("optviz.fake", fake) == [["optviz.fake.a", "optviz.fake.b", "optviz.fake.a"]]
 
 
-# optim is being untangled on another branch; add it here when it is
-@pytest.mark.parametrize("package", ["optviz", "optviz.engine", "optviz.cli", "optviz.surfaces", "optviz.views",
-                                     "optviz.landscape", "optviz.mnist", "optviz.study", "optviz.explorer"])
+@pytest.mark.parametrize("package", ["optviz", "optviz.optim", "optviz.engine", "optviz.cli", "optviz.surfaces",
+                                     "optviz.views", "optviz.landscape", "optviz.mnist", "optviz.study",
+                                     "optviz.explorer"])
 def test_no_import_circles(package):
     assert cycles(package) == []

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from optviz.errors import InvalidValue, OptvizError
 from optviz.mnist.divergence import DivergenceRule
 from optviz.mnist.models import build_model
+from optviz.mnist import train as train_mod
 from optviz.mnist.results import RunDir, load_snapshots
 from optviz.mnist.stacked import StackedNetwork, group_key
 from optviz.mnist.train import TrainConfig, TrainingInterrupted, choose_trainer, resume, train
@@ -230,3 +231,34 @@ def test_snapshots_and_checkpoints_of_members(data, tmp_path):
     assert all(torch.equal(model.state_dict()[k], final["model"][k]) for k in final["model"])
     assert set(final["optimizer"]["state"][0]) >= {"exp_avg", "exp_avg_sq", "step"}
     assert final["optimizer"]["param_groups"][0]["lr"] == 0.003
+
+
+@pytest.mark.slow
+def test_compiled_updates_in_the_stack(data, tmp_path):
+    """compile=True: every group's step is one torch.compile'd function (the rate a tensor input,
+    so the cosine schedule and per-setting rates never recompile); the numbers are the eager
+    ones up to rounding."""
+    from optviz.optim.compiled import available
+
+    if not available("cpu")[0]:
+        pytest.skip("no C++ compiler for torch.compile")
+    opts = ["adam:lr=0.003", "adam:lr=0.01", "adam:lr=0.001"]
+    cfg = dict(optimizers=opts, epochs=2, seeds=[0, 1], schedule="cosine")
+    train(config(compile=False, **cfg), tmp_path / "eager", data=data)
+    seen = []
+    real = train_mod._Stack.__init__
+
+    def spy(self, *args, **kw):
+        real(self, *args, **kw)
+        seen.append(self)
+
+    train_mod._Stack.__init__ = spy
+    try:
+        train(config(compile=True, **cfg), tmp_path / "compiled", data=data)
+    finally:
+        train_mod._Stack.__init__ = real
+    (group,) = seen[-1].groups
+    assert group.compiled is not None and group.compiled.is_compiled, group.compiled.reason
+    assert_same_losses(tmp_path / "eager", tmp_path / "compiled", 2e-4)
+    with pytest.raises(OptvizError, match="invalid compile"):
+        config(compile="sometimes").validate()

@@ -71,6 +71,16 @@ def _schedules():
     return SCHEDULE_KINDS
 
 
+def _compile(value):
+    """--compile on|off|auto -> True|False|"auto" (None: not given)."""
+    if value is None:
+        return None
+    table = {"on": True, "off": False, "auto": "auto"}
+    if value not in table:
+        raise UnknownName("compile setting", value, table)
+    return table[value]
+
+
 def _device(value):
     if value is None:
         return None
@@ -90,7 +100,7 @@ _style_option = click.option("--style", default="paper", show_default=True, call
 # Options that define a comparison; with --resume the saved ones are used.
 _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model", "dataset", "subset",
                      "eval_subset", "val_size", "schedule", "clip_norm", "weight_decay", "snapshots",
-                     "snapshot_every", "trainer", "threads", "dtype", "device", "out")
+                     "snapshot_every", "trainer", "threads", "compile_", "dtype", "device", "out")
 
 
 @click.command("mnist")
@@ -136,6 +146,9 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
               help="stacked: all runs as one batched model (the default where it applies); sequential: one by one.")
 @click.option("--threads", type=_Number(int, 0, strict=True), default=None,
               help="torch threads while training (default: 1 sequential, all cores stacked).")
+@click.option("--compile", "compile_", default=None, callback=lambda ctx, param, value: _compile(value),
+              metavar="[on|off|auto]", help="torch.compile the optimizer updates (one fused loop per step; the first "
+              "compile on a machine takes ~30 s, then it is cached). Default: $OPTVIZ_COMPILE, else off.")
 @click.option("--dtype", default=None, callback=_choice("dtype", lambda: ("float32", "float64")),
               metavar="[float32|float64]", help="Precision (float64 for exact comparisons).")
 @click.option("--device", default=None, callback=lambda ctx, param, value: _device(value),
@@ -151,8 +164,8 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no per-epoch lines.")
 @click.pass_context
 def mnist(ctx, preset, opt, reference, epochs, batch_size, seeds, model, dataset, data_dir, subset, eval_subset,
-          val_size, schedule, clip_norm, weight_decay, snapshots, snapshot_every, trainer, threads, dtype, device,
-          out, resume, style, no_figures, landscape, quiet):
+          val_size, schedule, clip_norm, weight_decay, snapshots, snapshot_every, trainer, threads, compile_, dtype,
+          device, out, resume, style, no_figures, landscape, quiet):
     """Train optimizers side by side on MNIST and save curves, a table and weight snapshots.
 
     Every optimizer starts from the same initial weights and sees the same batches;
@@ -178,7 +191,7 @@ def mnist(ctx, preset, opt, reference, epochs, batch_size, seeds, model, dataset
         given = [name for name in _TRAINING_OPTIONS
                  if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
         if given:
-            flags = ", ".join("--" + g.replace("_", "-") for g in given)
+            flags = ", ".join("--" + g.strip("_").replace("_", "-") for g in given)
             raise OptvizError(f"--resume continues the saved settings; drop {flags} "
                               f"(only --epochs, --data-dir, --style, --no-figures and --quiet go with it)")
         run_dir = resume
@@ -194,7 +207,7 @@ def mnist(ctx, preset, opt, reference, epochs, batch_size, seeds, model, dataset
             seeds=seeds, model=model, dataset=dataset, data_dir=str(data_dir) if data_dir else None, subset=subset,
             eval_subset=eval_subset, val_size=val_size, schedule=schedule, clip_norm=clip_norm,
             weight_decay=weight_decay, snapshots=snapshots, snapshot_every=snapshot_every, trainer=trainer,
-            num_threads=threads, dtype=dtype, device=device)
+            num_threads=threads, compile=compile_, dtype=dtype, device=device)
         config.validate()
         if landscape and not config.snapshot_policy().active:
             raise OptvizError("--landscape needs weight snapshots: drop --snapshots none / --snapshot-every 0")

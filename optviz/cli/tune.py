@@ -7,7 +7,7 @@ import click
 
 from ..errors import OptvizError
 from ._common import complete_datasets, complete_from, complete_models, complete_specs
-from .mnist import _device, _Number, _choice, _datasets, _echo_err, _models, _schedules, _style_option
+from .mnist import _compile, _device, _Number, _choice, _datasets, _echo_err, _models, _schedules, _style_option
 
 
 def _study_presets():
@@ -46,6 +46,8 @@ def _study_presets():
               metavar="[constant|cosine|step|warmup_cosine|one_cycle]", help="Learning-rate schedule over each run.")
 @click.option("--device", default=None, callback=lambda ctx, param, value: _device(value),
               help="torch device, e.g. cpu or cuda (checked: it must exist here).")
+@click.option("--compile", "compile_", default=None, callback=lambda ctx, param, value: _compile(value),
+              metavar="[on|off|auto]", help="torch.compile the optimizer updates (see optviz mnist --help).")
 @click.option("--evals-per-epoch", type=_Number(int, 0, strict=True), default=None,
               help="Validations per epoch, for the time to the target accuracy (default 4).")
 @click.option("--snapshots", default=None, callback=_choice("snapshot policy", lambda: ("landscape", "dense", "none")),
@@ -64,7 +66,8 @@ def _study_presets():
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def tune(ctx, preset, opt, grid, seeds, epochs, batch_size, model, dataset, data_dir, subset, eval_subset, val_size,
-         schedule, device, evals_per_epoch, snapshots, executor, address, workers, out, style, no_figures, quiet):
+         schedule, device, compile_, evals_per_epoch, snapshots, executor, address, workers, out, style, no_figures,
+         quiet):
     """Tune every optimizer on MNIST: a grid of hyperparameters x seeds, trained as stacks, judged fairly.
 
     Each optimizer's best setting is chosen on validation accuracy, then reported on the
@@ -99,7 +102,7 @@ def tune(ctx, preset, opt, grid, seeds, epochs, batch_size, model, dataset, data
     for key, value in (("epochs", epochs), ("batch_size", batch_size), ("model", model), ("dataset", dataset),
                        ("data_dir", str(data_dir) if data_dir else None), ("subset", subset),
                        ("eval_subset", eval_subset), ("val_size", val_size), ("schedule", schedule),
-                       ("snapshots", snapshots), ("device", device)):
+                       ("snapshots", snapshots), ("device", device), ("compile", compile_)):
         if value is not None:
             train[key] = value
     fields["train"] = train

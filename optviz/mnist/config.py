@@ -60,6 +60,7 @@ class TrainConfig:
     divergence_factor: float = 10.0  # diverged: loss above this x the initial validation loss ...
     divergence_patience: int = 50  # ... for this many consecutive steps (or a non-finite loss)
     trainer: str = "auto"  # "stacked" (all runs as one batched model), "sequential", or "auto"
+    compile: Any = None  # torch.compile the optimizer updates: True, False, "auto"; None: $OPTVIZ_COMPILE (default off)
     num_threads: Optional[int] = None  # torch threads; default: 1 for sequential (batch-32 steps are too small
     # to split), all cores for stacked (its GEMMs are large)
     dtype: str = "float32"  # "float64" for exact comparisons with torch.optim
@@ -89,6 +90,9 @@ class TrainConfig:
             raise UnknownName("snapshot dtype", self.snapshot_dtype, SNAPSHOT_DTYPES)
         if self.trainer not in TRAINERS:
             raise UnknownName("trainer", self.trainer, TRAINERS)
+        from ..optim.compiled import compile_setting
+
+        compile_setting(self.compile)
         self.divergence_rule()
         for name in ("subset", "eval_subset", "num_threads"):
             if getattr(self, name) is not None:

@@ -286,6 +286,8 @@ class OptimizerGroup:
     state: Any = None
     step: int = 0                     # updates applied (equal for every member of the group)
     names: Dict[tuple, str] = field(default_factory=dict)
+    compiled: Any = None              # a CompiledStep of ``tx`` (which then applies the rate itself)
+    lr_in: Any = None                 # ... the rate's tensor that it reads, set before each step
 
     @property
     def settings(self) -> slice:
@@ -296,7 +298,7 @@ class OptimizerGroup:
         return [leaf[:, self.settings] for leaf in leaves]
 
     def init(self, params: List[torch.Tensor]) -> None:
-        self.state = self.tx.init(self.views(params))
+        self.state = (self.compiled or self.tx).init(self.views(params))
         self.names = short_names(leaf_paths(self.state))
 
     def learning_rate(self):
@@ -317,6 +319,12 @@ class OptimizerGroup:
             coef = (self.clip_norm / (total + 1e-6)).clamp(max=1.0)[..., None]
             for x in g:
                 x.mul_(coef)
+        if self.compiled is not None:  # one fused loop: direction, rate and the update of the parameters
+            if self.lr_in is not None:
+                self.lr_in.copy_(torch.as_tensor(self.learning_rate(), dtype=self.lr_in.dtype))
+            self.state = self.compiled(p, g, self.state)
+            self.step += 1
+            return
         token = donate_state()  # the old state is dropped at once: let the transforms update it in place
         try:
             u, self.state = self.tx.update(g, self.state, p)
@@ -409,11 +417,21 @@ def _shared_leaves(state):
     return out
 
 
-def make_groups(entries: Sequence, make_lr: Callable[[Any, Any], Any], dtype, device) -> List[OptimizerGroup]:
+def make_groups(entries: Sequence, make_lr: Callable[[Any, Any], Any], dtype, device,
+                compile=False) -> List[OptimizerGroup]:
     """One :class:`OptimizerGroup` per run of equal :func:`group_key` in ``entries`` (already
     ordered so that equal keys are contiguous). ``make_lr(lr, entry)`` turns the group's
     learning rate (a float or a ``(1, g, 1)`` tensor) into what the group applies (the same,
-    or a schedule)."""
+    or a schedule).
+
+    ``compile`` (``True``, ``"auto"``): each group's whole step (the direction, the rate,
+    the update of the parameters) is one ``torch.compile``d function
+    (:func:`optviz.optim.compiled.compile_step`); the rate is then a tensor input that the
+    group sets before each step, so a schedule never recompiles, and groups of one
+    structure share their compiled code."""
+    from ..optim.compiled import available, compile_step
+
+    use_compiler = compile is True or (compile == "auto" and available(str(device))[0])
     groups: List[OptimizerGroup] = []
     i = 0
     while i < len(entries):
@@ -431,13 +449,22 @@ def make_groups(entries: Sequence, make_lr: Callable[[Any, Any], Any], dtype, de
                 hyper[k] = values[0]
             else:
                 hyper[k] = torch.tensor(values, dtype=dtype, device=device).view(1, -1, 1)
-        lr = make_lr(hyper.pop("lr", None), members[0])
-        tx = registry.create(members[0].optimizer, lr=lambda step: 1.0, **hyper)
+        base_lr = hyper.pop("lr", None)
+        lr = make_lr(base_lr, members[0])
+        name = members[0].optimizer
+        if use_compiler:
+            lr_in = torch.zeros((1, j - i, 1), dtype=dtype, device=device)
+            tx = registry.create(name, lr=lr_in, **hyper)
+            step = compile_step(tx, share=(name, group_key(members[0]), tuple(hyper)), device=str(device))
+            groups.append(OptimizerGroup(name, i, j - i, tx, lr, members[0].clip_norm, members[0].clip_value,
+                                         compiled=step, lr_in=lr_in))
+            i = j
+            continue
+        tx = registry.create(name, lr=lambda step: 1.0, **hyper)
         direction, rate = split_learning_rate(tx)
         if rate is None:  # the rate is not the last step (look-ahead Nesterov scales before its velocity)
-            direction, lr = registry.create(members[0].optimizer, lr=lr, **hyper), None
-        groups.append(OptimizerGroup(members[0].optimizer, i, j - i, direction, lr,
-                                     members[0].clip_norm, members[0].clip_value))
+            direction, lr = registry.create(name, lr=lr, **hyper), None
+        groups.append(OptimizerGroup(name, i, j - i, direction, lr, members[0].clip_norm, members[0].clip_value))
         i = j
     return groups
 

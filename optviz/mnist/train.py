@@ -475,7 +475,7 @@ class _SequentialTrainer(_Trainer):
         if e.backend == "torch":
             run.optimizer = torch_optimizer(params, e.optimizer, **e.hyper)
         else:
-            run.optimizer = TorchOptimizer(params, e.optimizer, **e.hyper)
+            run.optimizer = TorchOptimizer(params, e.optimizer, compile=self.config.compile, **e.hyper)
             run.needs_closure = registry.create(e.optimizer, **e.hyper).eval_point is not None
         return run
 
@@ -687,7 +687,7 @@ class _Stack:
                     row.append(run.model)
             members.append(row)
         self.net = StackedNetwork(members, dtype=trainer.dtype, device=trainer.device)
-        self.groups = make_groups(entries, trainer.make_lr, trainer.dtype, trainer.device)
+        self.groups = make_groups(entries, trainer.make_lr, trainer.dtype, trainer.device, trainer.compile)
         views = self.net.flat_views()
         for g in self.groups:
             g.init(views)
@@ -753,6 +753,12 @@ class _StackedTrainer(_Trainer):
         run.model.load_state_dict(ckpt["model"])
         run.opt_state = ckpt["optimizer"]
         super().restore(run, ckpt)
+
+    @property
+    def compile(self):
+        from ..optim.compiled import compile_setting
+
+        return compile_setting(self.config.compile)
 
     def make_lr(self, lr, entry):
         """The group's learning rate: ``lr`` (a float or a ``(1, g, 1)`` tensor) or its schedule."""

@@ -77,8 +77,8 @@ from .base import GradientTransformation
 from .ops import donate_state, end_donation
 from .tree import tree_leaves
 
-__all__ = ["compile_transform", "compile_step", "CompiledStep", "available", "scalars_to_tensors",
-           "scalars_to_numbers", "cache_dir"]
+__all__ = ["compile_transform", "compile_step", "CompiledStep", "available", "compile_setting",
+           "scalars_to_tensors", "scalars_to_numbers", "cache_dir"]
 
 
 # --- availability, caches, warnings --------------------------------------------------
@@ -125,6 +125,20 @@ def _warn_once(message: str) -> None:
     if not _WARNED:
         _WARNED = True
         warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+def compile_setting(value) -> Any:
+    """``True``, ``False`` or ``"auto"`` from a ``compile=`` argument; ``None`` reads
+    ``$OPTVIZ_COMPILE`` (``0``, ``1`` or ``auto``; default ``0``)."""
+    from ..errors import InvalidValue
+
+    if value is None:
+        value = os.environ.get("OPTVIZ_COMPILE", "0").strip().lower()
+        value = {"0": False, "": False, "false": False, "off": False, "1": True, "true": True,
+                 "on": True, "auto": "auto"}.get(value, value)
+    if value not in (True, False, "auto"):
+        raise InvalidValue(f"invalid compile={value!r}: use True, False or 'auto' ($OPTVIZ_COMPILE: 0, 1 or auto)")
+    return value
 
 
 # --- counters as tensors -----------------------------------------------------------

@@ -41,7 +41,6 @@ the only place where parameters are changed in place. It behaves as the matching
 from __future__ import annotations
 
 import operator
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -71,13 +70,9 @@ _FLAGS = {
 
 
 def _compile_setting(value) -> Any:
-    if value is None:
-        value = os.environ.get("OPTVIZ_COMPILE", "0").strip().lower()
-        value = {"0": False, "": False, "false": False, "off": False, "1": True, "true": True,
-                 "on": True, "auto": "auto"}.get(value, value)
-    if value not in (True, False, "auto"):
-        raise InvalidValue(f"invalid compile={value!r}: use True, False or 'auto' ($OPTVIZ_COMPILE: 0, 1 or auto)")
-    return value
+    from .compiled import compile_setting
+
+    return compile_setting(value)
 
 
 # --- the state of one group: how the core's state maps onto state[p] --------------------

@@ -118,11 +118,15 @@ def scale_by_learning_rate(lr: ScalarOrSchedule) -> GradientTransformation:
 
     ``lr`` is a number, an array of per-configuration rates, or a schedule
     ``step -> eta`` (see :mod:`optviz.optim.schedules`), called with the number of
-    updates applied so far.
+    updates applied so far. An array is read at every update (its sign taken then,
+    not once here), so a caller may change its values in place between steps (a
+    compiled step's rate is such an input: a new value never recompiles).
     """
-    if not callable(lr):
+    if callable(lr):
+        return scale_by_schedule(lambda step: -lr(step))._replace(learning_rate=lr)
+    if isinstance(lr, (int, float)):
         return scale(-lr)._replace(learning_rate=lr)
-    return scale_by_schedule(lambda step: -lr(step))._replace(learning_rate=lr)
+    return _stateless(lambda u, p: tree_map(lambda x: x * -lr, u))._replace(learning_rate=lr)
 
 
 def scale_by_schedule(schedule: Callable[[int], Scalar]) -> GradientTransformation:

@@ -40,7 +40,7 @@ TARGET_ACCURACY = 0.97
 #: TrainConfig fields a study may set (the protocol); the rest are the study's own.
 TRAIN_FIELDS = ("model", "dataset", "data_dir", "epochs", "batch_size", "subset", "eval_subset", "val_size",
                 "split_seed", "schedule", "clip_norm", "weight_decay", "snapshots", "snapshot_every",
-                "snapshot_dtype", "eval_batch_size", "num_threads", "dtype", "device")
+                "snapshot_dtype", "eval_batch_size", "num_threads", "compile", "dtype", "device")
 
 _LOG_RANGE = re.compile(r"^(x?)([^.x][^x]*?)\.\.(x?)([^:]+):(\d+)$")
 
