@@ -19,11 +19,15 @@ CASES = {
     "sweep": (["--sample", "2", "--steps", "5"], "speedup_vs_torch_loop:"),
     "render": (["--repeats", "1", "--frames", "3", "--style", "paper"], "gif_megabytes:"),
     "landscape": (["--grid", "5", "--subset", "64", "--sample", "3"], "batched_seconds:"),
+    "tune_scale": (["--grid", "1", "--subset", "256", "--epochs", "1"], "ray_overhead_ratio:"),
 }
+NEEDS = {"tune_scale": "ray"}
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_benchmark_runs_and_prints_its_ratio(name, tmp_path):
+    if name in NEEDS:
+        pytest.importorskip(NEEDS[name])
     args, last_key = CASES[name]
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *args], capture_output=True,
                          text=True, cwd=tmp_path, timeout=600, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin",
