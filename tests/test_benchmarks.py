@@ -29,9 +29,11 @@ def test_benchmark_runs_and_prints_its_ratio(name, tmp_path):
     if name in NEEDS:
         pytest.importorskip(NEEDS[name])
     args, last_key = CASES[name]
+    # PYTHONPATH: the scripts import the optviz of this tree (not another checkout installed in the venv)
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *args], capture_output=True,
                          text=True, cwd=tmp_path, timeout=600, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin",
-                                                                     "OPTVIZ_DATA_DIR": str(tmp_path / "data")})
+                                                                     "OPTVIZ_DATA_DIR": str(tmp_path / "data"),
+                                                                     "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [l for l in out.stdout.splitlines() if l.strip()]
     assert any(l.startswith(last_key) for l in lines[-2:]), out.stdout[-1000:]

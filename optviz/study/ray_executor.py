@@ -74,7 +74,8 @@ def import_ray():
 
 
 class ShardFailed(OptvizError):
-    """A shard that failed for a real reason, with the exit code of its cause."""
+    """A shard (or a node's preparation) that failed for a real reason, with the exit code
+    of its cause (2 for bad input, 1 for a runtime failure)."""
 
     def __init__(self, message: str, exit_code: int = 2):
         super().__init__(message)
@@ -82,6 +83,10 @@ class ShardFailed(OptvizError):
 
     def __reduce__(self):
         return (ShardFailed, (str(self), self.exit_code))
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _one_line(exc) -> str:
@@ -99,8 +104,9 @@ class RayExecutor:
     ``workers``: shards at a time (default: one per CPU). ``threads``: torch threads (and
     Ray CPUs) per shard (default: the cluster's CPUs shared out among the shards that run
     at once, at most one node's). ``max_retries``: how often a shard whose worker died is
-    tried again. After :meth:`run`, ``attempts`` lists every
-    start of a shard (``shard``, ``pid``, ``node``): a retried shard appears twice.
+    tried again. After :meth:`run`, ``attempts`` lists every start of a shard (``shard``,
+    ``pid``, ``node``): a retried shard appears twice; ``finished`` says, per shard, where
+    its last try ran and how long it took (loading the data, training).
     """
 
     name = "ray"
@@ -182,8 +188,8 @@ class RayExecutor:
                               f"(the largest has {biggest})")
 
         self._prepare_nodes(nodes, study_path, None if data is not None else config)
-        note(f"ray: {len(nodes)} node{'s' if len(nodes) != 1 else ''}, {total_cpus} CPUs; "
-             f"{at_once} shard{'s' if at_once != 1 else ''} at a time, {threads} thread{'s' if threads != 1 else ''} each")
+        note(f"ray: {_count(len(nodes), 'node')}, {_count(total_cpus, 'CPU')}; {_count(at_once, 'shard')} at a time, "
+             f"{_count(threads, 'thread')} each")
 
         tracker = ray.remote(num_cpus=0)(_Tracker).remote()
         data_ref = ray.put(data) if data is not None else None
@@ -212,7 +218,7 @@ class RayExecutor:
                     runs_done += shard.num_runs
                     bar.shard_done()
                 tally.advance(bar)
-                bar.set_postfix_str(f"{runs_done}/{runs_total} runs done, {len(running)} shard{'s' if len(running) != 1 else ''} running")
+                bar.set_postfix_str(f"{runs_done}/{runs_total} runs done, {_count(len(running), 'shard')} running")
         except BaseException:
             self._stop(ray, list(running))
             raise
@@ -461,7 +467,8 @@ def _train_shard(study_path: str, shard_name: str, data, threads: int, tracker, 
     left = remaining_steps(study, [shard]) if shard is not None else 0
     node = ray.util.get_node_ip_address()
     token = uuid.uuid4().hex
-    tracker.push.remote([("begin", shard_name, token, os.getpid(), node, left)])
+    # waited for: the driver knows of this try before anything it does can reach the driver
+    ray.get(tracker.push.remote([("begin", shard_name, token, os.getpid(), node, left)]))
     torch.set_num_threads(threads)
     bar = _WorkerBar(tracker, shard_name, token, forward_log)
     started = time.perf_counter()
