@@ -59,6 +59,9 @@ def _study_presets():
               help="With --executor ray: join this Ray cluster (default: start a local one).")
 @click.option("--workers", type=_Number(int, 0, strict=True), default=None,
               help="With --executor ray: shards at a time (default: one per CPU of the cluster).")
+@click.option("--shard-runs", type=_Number(int, 0, strict=True), default=None, metavar="N",
+              help="At most N runs per shard (default 256, and what fits in memory). A shard is a stack of runs "
+                   "that one worker trains; more, smaller shards spread a study over more workers.")
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Study folder (created; "
               "the same command again resumes it).")
 @_style_option
@@ -66,8 +69,8 @@ def _study_presets():
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def tune(ctx, preset, opt, grid, seeds, epochs, batch_size, model, dataset, data_dir, subset, eval_subset, val_size,
-         schedule, device, compile_, evals_per_epoch, snapshots, executor, address, workers, out, style, no_figures,
-         quiet):
+         schedule, device, compile_, evals_per_epoch, snapshots, executor, address, workers, shard_runs, out, style,
+         no_figures, quiet):
     """Tune every optimizer on MNIST: a grid of hyperparameters x seeds, trained as stacks, judged fairly.
 
     Each optimizer's best setting is chosen on validation accuracy, then reported on the
@@ -108,6 +111,8 @@ def tune(ctx, preset, opt, grid, seeds, epochs, batch_size, model, dataset, data
     fields["train"] = train
     if evals_per_epoch is not None:
         fields["evals_per_epoch"] = evals_per_epoch
+    if shard_runs is not None:
+        fields["max_shard_runs"] = shard_runs
     spec = StudySpec(**fields).validate()
     if executor == "ray":
         from ..study.ray_executor import RayExecutor

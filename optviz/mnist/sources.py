@@ -661,8 +661,9 @@ def ensure_dataset(dataset: str = "mnist", data_dir=None, *, source=None, downlo
             by_problem.setdefault(f.problem, []).append(f.spec.name)
         missing = "; ".join(f"{p}: {', '.join(names)}" for p, names in by_problem.items())
         tried = ", ".join(e.split(":", 1)[0] for e in errors)
-        summary = (f"{spec.title} is not available in {folder} ({_short(missing, 120)})"
-                   + (f"; tried {tried}, none worked" if tried else "; downloading is off"))
+        summary = (f"{spec.title} is not available in {folder} ({_short(missing, 60)})"
+                   + (f"; tried {tried}, none worked" if tried else "; downloading is off")
+                   + "; import them with `optviz data fetch --from DIR`")
         details = "\n".join([f"  {e}" for e in errors] + [how_to_get(spec, root)])
         _remove_empty_folders(absent)
         raise RuntimeFailure(summary, details=details)

@@ -1,7 +1,8 @@
 """Studies: every optimizer tuned, on MNIST, as grids x seeds, trained as stacks, judged fairly.
 
 * :mod:`.spec`: what a study is (``StudySpec``), grids, presets, settings and shards;
-* :mod:`.run`: the study folder, ``run_shard`` (the unit of work), executors, ``run_study``;
+* :mod:`.run`: the study folder, ``run_shard`` (the unit of work), the local executor, ``run_study``;
+* :mod:`.ray_executor`: the same shards as Ray tasks, on a local Ray or a cluster;
 * :mod:`.results`: shards merged into one table of runs, and the verdict;
 * :mod:`.report`: ``summary.md`` and the figures.
 
@@ -23,6 +24,7 @@ _EXPORTS = {
     "StudySpec": "spec", "Setting": "spec", "Shard": "spec", "parse_grid": "spec", "grid_values": "spec",
     "STUDY_PRESETS": "spec", "study_preset": "spec",
     "StudyDir": "run", "run_shard": "run", "LocalExecutor": "run", "run_study": "run", "StudyInterrupted": "run",
+    "RayExecutor": "ray_executor",
     "merge": "results", "verdict": "results",
     "write_study_report": "report",
 }
