@@ -50,7 +50,7 @@ _SECOND = {
     "newton_cg": {"batch": 10000, "curvature_batch": 2000, "damping": 1.0, "cg_iters": 20, "curvature": "gauss_newton",
                   "warm_start": 0.95, "lr": 1.0},
 }
-_DISPLAY = {"lbfgs": "L-BFGS", "newton_cg": "Newton-CG (Hessian-free)"}
+_DISPLAY = {"lbfgs": "L-BFGS", "newton_cg": "Newton-CG"}
 
 
 def parse_method(spec: str) -> Tuple[str, Dict[str, object], str]:
@@ -114,8 +114,8 @@ def _label(name, o) -> str:
     batch = "full batch" if not o["batch"] else f"batch {o['batch']:,}"
     if name == "lbfgs":
         return f"{_DISPLAY[name]} (m={o['history']}, {batch})"
-    curv = "GN" if o["curvature"] == "gauss_newton" else "H"
-    return f"{_DISPLAY[name]} ({curv}, ≤{o['cg_iters']} CG, {batch})"
+    curv = "Gauss-Newton" if o["curvature"] == "gauss_newton" else "Hessian"
+    return f"{_DISPLAY[name]} ({curv}, ≤{o['cg_iters']} CG steps, {batch})"
 
 
 def state_floats(name: str, options: dict, num_params: int) -> int:
@@ -220,16 +220,18 @@ class ComparisonResult:
 
 
 class _Clock:
-    """Training time only: :meth:`pause` around evaluations."""
+    """Training time only: paused around evaluations (and until training starts)."""
 
     def __init__(self):
-        self.total, self._t = 0.0, time.perf_counter()
+        self.total, self._t = 0.0, None
 
     def now(self) -> float:
-        return self.total + (time.perf_counter() - self._t)
+        return self.total + (time.perf_counter() - self._t if self._t is not None else 0.0)
 
     def pause(self):
-        self.total += time.perf_counter() - self._t
+        if self._t is not None:
+            self.total += time.perf_counter() - self._t
+            self._t = None
 
     def resume(self):
         self._t = time.perf_counter()
@@ -291,21 +293,24 @@ def compare_second_order(methods: Sequence[str] = DEFAULT_METHODS, *, budget: fl
 
 
 class _Recorder:
-    """Evaluates at the start and whenever the clock passes the next of ``evals`` points."""
+    """Evaluates at the start and whenever the clock passes the next of ``evals`` points,
+    spaced evenly in log time from ``budget / 300`` to ``budget`` (the figures' time axes are
+    logarithmic)."""
 
     def __init__(self, net, xv, yv, trace: MethodTrace, n: int, budget: float, evals: int):
         self.net, self.xv, self.yv, self.trace, self.n = net, xv, yv, trace, n
-        self.budget, self.every = budget, budget / evals
-        self.next = 0.0
+        self.budget = budget
+        self.points = list(np.geomspace(budget / 300, budget, evals)) if evals > 1 else [budget]
         self.grad = self.prod = self.fwd = 0
         self.steps = 0
         self.clock = _Clock()
 
     def due(self) -> bool:
-        return self.clock.now() >= self.next
+        return not self.points or self.clock.now() >= self.points[0]
 
     def record(self) -> bool:
-        """Evaluate (clock paused); returns False when the run should stop (budget or NaN)."""
+        """Evaluate (clock paused); returns False when the run should stop (budget or NaN).
+        The first call is the start (time 0); the clock runs from its return."""
         from ..mnist.train import evaluate
 
         self.clock.pause()
@@ -318,8 +323,8 @@ class _Recorder:
         t.steps.append(self.steps)
         t.val_loss.append(loss)
         t.val_acc.append(acc)
-        while self.next <= self.clock.total:
-            self.next += self.every
+        while self.points and self.points[0] <= self.clock.total:
+            self.points.pop(0)
         going = True
         if not math.isfinite(loss):
             t.status, going = "diverged", False
