@@ -164,6 +164,14 @@ class Eigen:
     converged: bool
 
 
+def _like(matvec: Callable, dim: int, like: Optional[torch.Tensor]) -> torch.Tensor:
+    """The dtype and device to work in: ``like``'s, else the operator's own (one probe product
+    of a zero vector, which costs what a product costs but only when ``like`` is not given)."""
+    if like is not None:
+        return like
+    return matvec(torch.zeros(dim))
+
+
 def _start(dim: int, like: torch.Tensor, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     v = torch.randn(dim, generator=g, dtype=torch.float64).to(like.device, like.dtype)
@@ -177,11 +185,12 @@ def lanczos(matvec: Callable, dim: int, max_iter: int = 80, tol: float = 1e-3, s
     Stops when the top Ritz pair's residual ``|A v - theta v|`` (known without another
     product: ``|beta_k s_k|``) falls below ``tol |theta|``, or after ``max_iter`` products,
     or at an invariant subspace. The residual is checked with one more product at the end.
-    Top eigenvalues of network Hessians are well separated, so 15-40 products are typical.
+    Top eigenvalues of network Hessians are well separated, so 10-40 products are typical.
+    ``like``: a tensor of the dtype and device to work in (default: the operator's own).
     """
-    like = torch.zeros(1) if like is None else like
     if max_iter < 1:
         raise InvalidValue(f"max_iter must be >= 1, got {max_iter}")
+    like = _like(matvec, dim, like)
     max_iter = min(int(max_iter), dim)
     q = _start(dim, like, seed)
     Q = torch.empty((max_iter, dim), dtype=q.dtype, device=q.device)
@@ -223,7 +232,9 @@ def power_iteration(matvec: Callable, dim: int, max_iter: int = 200, tol: float 
     negative, a second run on ``A - mu I`` (``mu`` the negative estimate) finds the top.
     Stops when the Rayleigh quotient changes by less than ``tol`` (relative).
     """
-    like = torch.zeros(1) if like is None else like
+    if max_iter < 1:
+        raise InvalidValue(f"max_iter must be >= 1, got {max_iter}")
+    like = _like(matvec, dim, like)
     used = 0
 
     def run(shift: float):

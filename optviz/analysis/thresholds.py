@@ -116,11 +116,13 @@ def preconditioner(name: str, hyper: Optional[Mapping[str, Any]], state: Mapping
     """The diagonal ``P`` of an adaptive optimizer after ``step`` updates, from its state
     buffers (numpy arrays or torch tensors, torch's names: ``exp_avg_sq``, ``sum``, ...).
 
-    The next update is ``theta <- theta - eta P^-1 u`` with ``u`` the momentum (or the
-    gradient): Adam ``P = (1 - beta1^t) (sqrt(v / (1 - beta2^t) + eps_root) + eps)``,
-    RMSProp ``P = sqrt(s) + eps`` (centered: ``sqrt(s - mean^2) + eps``), AdaGrad
-    ``P = (1 + t lr_decay) (sqrt(G) + eps)``. Returns None for a method without one, or
-    before the first update (``step == 0``: nothing is known yet).
+    ``P`` is what the ``step``-th (the latest) update divided by: it was
+    ``theta <- theta - eta P^-1 u`` with ``u`` the momentum (or the gradient), and with
+    the state frozen the next updates divide by it too. Adam
+    ``P = (1 - beta1^t) (sqrt(v / (1 - beta2^t) + eps_root) + eps)``, RMSProp
+    ``P = sqrt(s) + eps`` (centered: ``sqrt(s - mean^2) + eps``), AdaGrad
+    ``P = (1 + (t - 1) lr_decay) (sqrt(G) + eps)``. Returns None for a method without
+    one, or before the first update (``step == 0``: nothing is known yet).
     """
     if name not in PRECONDITIONED or step <= 0:
         return None
@@ -133,5 +135,5 @@ def preconditioner(name: str, hyper: Optional[Mapping[str, Any]], state: Mapping
     if name == "rmsprop":
         s = v - state["grad_avg"] ** 2 if h.get("centered") else v
         return s ** 0.5 + float(h["eps"])
-    # adagrad: torch's lr_t = lr / (1 + (t - 1) lr_decay) for the t-th update; the next is t = step + 1
-    return (1 + step * float(h.get("lr_decay", 0.0))) * (v ** 0.5 + float(h["eps"]))
+    # adagrad: torch's lr_t = lr / (1 + (t - 1) lr_decay) for the t-th update
+    return (1 + (step - 1) * float(h.get("lr_decay", 0.0))) * (v ** 0.5 + float(h["eps"]))

@@ -301,6 +301,8 @@ def sharpness_command(run_dir, runs, images, every, max_points, method, iters, t
 @click.option("--subset", type=int, default=None, callback=_positive, help="Train on the first N images.")
 @click.option("--val-images", type=int, default=10000, show_default=True, callback=_positive,
               help="Validation images for the accuracy.")
+@click.option("--val-size", type=int, default=10000, show_default=True, callback=_positive,
+              help="Training images held out for validation (the lecture's split).")
 @click.option("--evals", type=int, default=30, show_default=True, callback=_positive,
               help="Evaluation points per method (log-spaced in time).")
 @click.option("--threads", type=int, default=1, show_default=True, callback=_positive,
@@ -312,8 +314,8 @@ def sharpness_command(run_dir, runs, images, every, max_points, method, iters, t
               help="Redraw from a saved .json instead of training.")
 @click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Figure: .png, .svg or .pdf (the numbers go beside it as .json).")
-def second_order_command(opts, budget, subset, val_images, evals, threads, model, seed, data_dir, from_json, style,
-                         output):
+def second_order_command(opts, budget, subset, val_images, val_size, evals, threads, model, seed, data_dir, from_json,
+                         style, output):
     """Second-order methods (L-BFGS, Hessian-free Newton-CG) beside first-order ones on MNIST.
 
     Every method trains from the same initial weights for the same time budget in one loop,
@@ -338,11 +340,9 @@ def second_order_command(opts, budget, subset, val_images, evals, threads, model
         methods = list(opts) or list(DEFAULT_METHODS)
         for spec in methods:
             parse_method(spec)                       # bad specs fail before the data is loaded
-        data = None
-        if data_dir is not None:
-            from ..mnist.dataset import MNISTData
+        from ..mnist.dataset import MNISTData
 
-            data = MNISTData.load(data_dir=data_dir)
+        data = MNISTData.load(data_dir=data_dir, val_size=val_size, log=lambda msg: click.echo(msg, err=True))
         result = compare_second_order(methods, budget=budget, model=model, seed=seed, data=data, subset=subset,
                                       val_images=val_images, threads=threads, evals=evals,
                                       log=lambda msg: click.echo(msg, err=True))

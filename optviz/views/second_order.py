@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
+from matplotlib.ticker import NullLocator
 
 from ..errors import OptvizError
 from .field import decorations, default_markevery, marker_for
@@ -92,12 +93,16 @@ def second_order_figure(result, style: str = "slides", title: Optional[str] = No
         ax_m.set_xscale("log")
         ax_m.set_yticks(y)
         ax_m.set_yticklabels(names, fontsize=rc["font.size"] * 0.8)
-        ax_m.set_xlim(min(sizes) / 3, max(sizes) * 40)
+        lo, hi = min(sizes) / 3, max(sizes) * 300                  # room for the labels inside the axes
+        ax_m.set_xlim(lo, hi)
+        ticks = [(v, u) for v, u in ((1e3, "1 kB"), (1e6, "1 MB"), (1e9, "1 GB"), (1e12, "1 TB")) if lo <= v <= hi]
+        ax_m.set_xticks([v for v, _ in ticks], [u for _, u in ticks])
+        ax_m.xaxis.set_minor_locator(NullLocator())
         for yi, s in zip(y, sizes):
             ax_m.annotate(format_bytes(s), xy=(s, yi), xytext=(4, 0), textcoords="offset points", va="center",
                           fontsize=rc["font.size"] * 0.75, color=deco["ink"])
-        ax_m.set_xlabel("bytes (weights + state)")
-        ax_m.set_title("memory", pad=pad)
+        ax_m.set_xlabel("float32 bytes")
+        ax_m.set_title("weights + state", pad=pad)
         ax_m.grid(True, axis="x", which="major", alpha=0.18 if is_dark(style) else 0.25)
         # below, in two columns: the second-order labels are long
         fig.legend(handles, labels, loc="outside lower center", ncols=min(2, len(handles)), handlelength=3.2,

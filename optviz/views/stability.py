@@ -118,7 +118,7 @@ def stability_figure(maps: Sequence, style: str = "paper", title: Optional[str] 
         else:
             cmap.set_over(_never(style))
             norm = Normalize(vmin=0, vmax=max(m.steps for m in maps))
-            label = f"steps to $f - f^* \\leq$ {maps[0].tol:g} $(f_0 - f^*)$"
+            label = "steps to the tolerance"
         mesh = None
         theory = None
         for ax, m in zip(axes, maps):
@@ -168,14 +168,14 @@ def stability_figure(maps: Sequence, style: str = "paper", title: Optional[str] 
         if theory is not None:
             handles.insert(0, Line2D([], [], color=deco["ink"], linewidth=deco["linewidth"], linestyle=(0, (4, 2))))
             eig = maps[0].hessian_eigenvalues
-            labels.insert(0, f"stability boundary on the quadratic at the minimum (λ = {_compact(eig[0])}, "
-                             f"{_compact(eig[1])})")
+            labels.insert(0, f"theory, from $\\lambda_{{\\max}}$ = {_compact(eig[-1])} at the minimum")
         figure_legend(fig, handles, labels, style, where="below")
         m0 = maps[0]
         if title is None:
             name = field_title(field) if field is not None else ""
             title = (f"Stability: {name}" if name else "Stability") + \
-                f"   ({m0.steps} steps from ({m0.start[0]:g}, {m0.start[1]:g}))"
+                f"   ({m0.steps} steps from ({m0.start[0]:g}, {m0.start[1]:g})" + \
+                (f"; tolerance $f - f^* \\leq$ {m0.tol:g} $(f_0 - f^*)$)" if metric == "steps" else ")")
         figure_title(fig, title, style)
     return finish_figure(fig, style)
 
