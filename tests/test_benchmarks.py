@@ -19,6 +19,7 @@ CASES = {
     "sweep": (["--sample", "2", "--steps", "5"], "speedup_vs_torch_loop:"),
     "render": (["--repeats", "1", "--frames", "3", "--style", "paper"], "gif_megabytes:"),
     "landscape": (["--grid", "5", "--subset", "64", "--sample", "3"], "batched_seconds:"),
+    "sharpness": (["--images", "64", "--repeats", "1", "--small-hidden", "1"], "speedup_vs_explicit_hessian:"),
 }
 
 

@@ -241,10 +241,11 @@ def curvature_command(function, opts, start, steps, style, output):
 @click.option("--no-cache", is_flag=True, help="Recompute even if RUN_DIR/analysis holds the result.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Data folder (default: the run's, else $OPTVIZ_DATA_DIR or the per-user cache).")
+@click.option("--title", default=None, help="Figure title (the cost per eigenvalue is added to it).")
 @click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Figure: .png, .svg or .pdf (the numbers go beside it as .json).")
 def sharpness_command(run_dir, runs, images, every, max_points, method, iters, tol, no_precondition, x_axis,
-                      no_cache, data_dir, style, output):
+                      no_cache, data_dir, title, style, output):
     """The top Hessian eigenvalue at each weight snapshot of RUN_DIR, against 2/η.
 
     Hessian-vector products (torch.func) on a fixed batch of training images, Lanczos
@@ -280,7 +281,7 @@ def sharpness_command(run_dir, runs, images, every, max_points, method, iters, t
                            else None, every=every, max_points=max_points, method=method, max_iter=iters, tol=tol,
                            precondition=not no_precondition, data=data, cache=not no_cache,
                            log=lambda msg: click.echo(msg, err=True))
-    save_figure(sharpness_figure(result, style, x=x_axis), path, style=style)
+    save_figure(sharpness_figure(result, style, title, x=x_axis), path, style=style)
     result.save(path.with_suffix(".json"))
     mem = result.to_dict()["hessian_memory"]
     click.echo(f"  {result.eigenvalues} eigenvalues, {result.seconds_per_eigenvalue:.2f} s and "

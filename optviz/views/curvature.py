@@ -18,25 +18,21 @@ import numpy as np
 
 from ..errors import OptvizError
 from .field import _compact, decorations, default_markevery, draw_field, draw_path, path_styles
-from .stability import grid_shape, grid_size, math_rule, panel_title
+from .stability import grid_shape, grid_size, math_rule, number_text, panel_title
 from .stills import figure_legend, figure_title, finish_figure, new_figure, field_title  # noqa: F401
 from .style import STYLES, colour_for, is_dark, style_context
 
 __all__ = ["path_curvature_figure", "sharpness_figure"]
 
 
-def _num(v: float) -> str:
-    """``909``, ``28.6``, ``1,111``, ``38,000``: curvature values as a lecture reads them."""
-    if 1e3 <= abs(v) < 1e6:
-        return f"{v:,.0f}"
-    if 1e-2 <= abs(v) < 1e3:
-        return f"{v:.3g}"
-    return _compact(v)
-
-
 def _limit_label(limit, precise: bool = True) -> str:
     rule = math_rule(limit.rule)
-    return f"{rule} = {_num(limit.value)}" if precise else rule
+    return f"{rule} = {number_text(limit.value)}" if precise else rule
+
+
+def _short_limit(limit) -> str:
+    """``$38/\eta$ = 38,000``: the limit with its constant worked out (fits a small panel)."""
+    return f"${limit.constant:.3g}/\\eta$ = {number_text(limit.value)}"
 
 
 def path_curvature_figure(field, curvatures: Sequence, style: str = "slides", title: Optional[str] = None, *,
@@ -105,7 +101,7 @@ def path_curvature_figure(field, curvatures: Sequence, style: str = "slides", ti
         labels.append("dotted: each method's limit $c/\\eta$")
         if at_min is not None:
             handles.append(Line2D([], [], color="#8a8a8a", linewidth=deco["linewidth"] * 0.5))
-            labels.append(f"grey: $\\lambda_{{\\max}}$ at the minimum ({_num(at_min)})")
+            labels.append(f"grey: $\\lambda_{{\\max}}$ at the minimum ({number_text(at_min)})")
         from matplotlib.legend_handler import HandlerTuple
 
         fig.legend(handles, labels, loc="outside lower center", ncols=2 if len(handles) > 2 else len(handles),
@@ -129,6 +125,9 @@ def _describe(curve) -> str:
 
 def sharpness_figure(result, style: str = "slides", title: Optional[str] = None, *, x: str = "step"):
     """One panel per run: its sharpness at each snapshot against its limit (dashed).
+
+    The title is ``title`` (default "Sharpness during training") followed by the cost of
+    one eigenvalue, which every sharpness figure states.
 
     For adaptive methods the coloured line is the preconditioned sharpness
     ``lambda_max(P^-1 H)`` (what Adam's limit is about) and a thin grey line the plain
@@ -173,7 +172,7 @@ def sharpness_figure(result, style: str = "slides", title: Optional[str] = None,
             if c.limit is not None:
                 ax.axhline(c.limit.value, color=deco["ink"], linestyle=(0, (5, 3)), linewidth=deco["linewidth"] * 0.7,
                            zorder=2)
-                ax.annotate(_limit_label(c.limit), xy=(1.0, c.limit.value), xycoords=("axes fraction", "data"),
+                ax.annotate(_short_limit(c.limit), xy=(1.0, c.limit.value), xycoords=("axes fraction", "data"),
                             xytext=(-4, 4), textcoords="offset points", ha="right", va="bottom",
                             fontsize=STYLES[style]["font.size"] * 0.8, color=deco["ink"])
             top = float(finite.max()) if finite.size else 1.0
@@ -203,9 +202,8 @@ def sharpness_figure(result, style: str = "slides", title: Optional[str] = None,
             handles.append(Line2D([], [], color=grey, linewidth=deco["linewidth"] * 0.6))
             labels.append(r"adaptive: $\lambda_{\max}(H)$")
         figure_legend(fig, handles, labels, style, where="below")
-        if title is None:
-            title = (f"Sharpness during training ({result.images:,} training images; "
-                     f"{result.seconds_per_eigenvalue:.2g} s and {result.products_per_eigenvalue:.0f} "
-                     f"Hessian-vector products per eigenvalue)")
+        cost = (f"on {result.images:,} training images: {result.seconds_per_eigenvalue:.2g} s and "
+                f"{result.products_per_eigenvalue:.0f} Hessian-vector products per eigenvalue")
+        title = f"{title or 'Sharpness during training'}\n{cost}"
         figure_title(fig, title, style)
     return finish_figure(fig, style)

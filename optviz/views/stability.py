@@ -18,7 +18,7 @@ from .field import _compact, decorations
 from .stills import figure_legend, figure_title, finish_figure, new_figure, field_title
 from .style import STYLES, colour_for, is_dark, style_context
 
-__all__ = ["stability_figure", "AXIS_LABELS", "grid_shape", "grid_size", "panel_title", "math_rule"]
+__all__ = ["stability_figure", "AXIS_LABELS", "grid_shape", "grid_size", "panel_title", "math_rule", "number_text"]
 
 AXIS_LABELS = {"lr": "learning rate η", "momentum": "momentum γ", "beta1": "β₁", "beta2": "β₂", "alpha": "α",
                "rho": "ρ", "eps": "ε", "dampening": "dampening"}
@@ -29,6 +29,15 @@ def grid_shape(n: int):
     if n <= 3:
         return 1, n
     return math.ceil(n / 3), 3 if n > 4 else 2
+
+
+def number_text(v: float) -> str:
+    """``909``, ``28.6``, ``1,111``, ``38,000``: curvatures and limits as a lecture reads them."""
+    if 1e3 <= abs(v) < 1e6:
+        return f"{v:,.0f}"
+    if 1e-2 <= abs(v) < 1e3:
+        return f"{v:.3g}"
+    return _compact(v)
 
 
 def grid_size(style: str, rows: int, cols: int, legend_right: bool = False):
@@ -168,7 +177,7 @@ def stability_figure(maps: Sequence, style: str = "paper", title: Optional[str] 
         if theory is not None:
             handles.insert(0, Line2D([], [], color=deco["ink"], linewidth=deco["linewidth"], linestyle=(0, (4, 2))))
             eig = maps[0].hessian_eigenvalues
-            labels.insert(0, f"theory, from $\\lambda_{{\\max}}$ = {_compact(eig[-1])} at the minimum")
+            labels.insert(0, f"theory, from $\\lambda_{{\\max}}$ = {number_text(eig[-1])} at the minimum")
         figure_legend(fig, handles, labels, style, where="below")
         m0 = maps[0]
         if title is None:
