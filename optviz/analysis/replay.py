@@ -84,11 +84,10 @@ def replay_preconditioners(run_dir, snapshots, steps: Sequence[int], data=None, 
     import torch
     import torch.nn.functional as F
 
-    from ..mnist.config import make_schedule
     from ..mnist.dataset import MNISTData
     from ..mnist.models import build_model
     from ..mnist.results import RunDir
-    from ..mnist.train import epoch_batches
+    from ..mnist.train import epoch_batches, make_schedule   # the trainer's own batches and schedules
     from ..optim import TorchOptimizer, registry
 
     config = RunDir.open(run_dir).config()

@@ -162,6 +162,18 @@ def _no_nan(obj):
     return obj
 
 
+def _fingerprint(run) -> list:
+    """What identifies a run folder's snapshots: the config, and every snapshot file's name,
+    size and modification time (nothing is read but metadata)."""
+    parts = [json.dumps(run.config(), sort_keys=True, default=str)]
+    root = run.path / "snapshots"
+    for f in sorted(root.rglob("*")) if root.is_dir() else ():
+        if f.is_file():
+            st = f.stat()
+            parts.append([str(f.relative_to(root)), st.st_size, st.st_mtime_ns])
+    return parts
+
+
 def _pick(n: int, every: int, max_points: Optional[int]) -> np.ndarray:
     """Snapshot indices: every ``every``-th, then evenly thinned to ``max_points`` (first and last kept)."""
     idx = np.arange(0, n, every)
@@ -200,7 +212,6 @@ def run_sharpness(run_dir, *, images: int = 2000, runs: Optional[Sequence[str]] 
     """
     import torch
 
-    from ..landscape.compute import _fingerprint
     from ..landscape.grid import cache_key
     from ..mnist.dataset import MNISTData
     from ..mnist.models import build_model

@@ -17,9 +17,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import OptvizError
-from .field import _compact, decorations, default_markevery, draw_field, draw_path, path_styles
+from .field import decorations, default_markevery, draw_field, draw_path, path_styles
 from .stability import grid_shape, grid_size, math_rule, number_text, panel_title
-from .stills import figure_legend, figure_title, finish_figure, new_figure, field_title  # noqa: F401
+from .stills import figure_legend, figure_title, finish_figure, new_figure, field_title
 from .style import STYLES, colour_for, is_dark, style_context
 
 __all__ = ["path_curvature_figure", "sharpness_figure"]
