@@ -15,7 +15,10 @@
    eigenvalue by ``torch.linalg.eigvalsh``, against Lanczos on products; both values
    are printed and must agree.
 
-    python benchmarks/sharpness.py [--images 2000] [--repeats 5] [--small-hidden 8] [--threads N]
+    python benchmarks/sharpness.py [--images 2000] [--repeats 5] [--small-hidden 8] [--threads 1]
+
+Both sides run with the same number of torch threads (default 1: steady on a shared
+machine, where threads that wait for busy cores spin; ``--threads 2`` on a quiet one).
 
 Prints ``name: value`` lines; the last two are ``seconds_per_eigenvalue: X`` (target
 <= 5 on the project's 2-core machine) and ``speedup_vs_explicit_hessian: Y`` (forming
@@ -77,10 +80,11 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--small-hidden", type=int, default=8, help="hidden units of the small model")
     ap.add_argument("--tol", type=float, default=1e-3)
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: on a shared machine more threads spin against other "
+                         "processes; LAPACK's eigvalsh was seen 400 times slower with 2 threads than with 1)")
     args = ap.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     x, y, train, what = images(args.images)
     print(f"data: {what}; torch threads: {torch.get_num_threads()}")
 

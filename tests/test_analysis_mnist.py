@@ -28,6 +28,16 @@ from test_mnist_train import N_VAL, synthetic_data, write_idx_dataset
 pytestmark = pytest.mark.usefixtures("isolated")   # tests/conftest.py: no network, private data folder
 
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: tiny products are all overhead, and on a shared machine a second
+    thread spins against other processes (the suite's MNIST tests train on one thread too)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
 @pytest.fixture(scope="module")
 def data():
     return synthetic_data()

@@ -201,15 +201,29 @@ def _check(images, every, max_points, method, max_iter, tol):
 
 def run_sharpness(run_dir, *, images: int = 2000, runs: Optional[Sequence[str]] = None, every: int = 1,
                   max_points: Optional[int] = 40, method: str = "lanczos", max_iter: int = 80, tol: float = 1e-3,
-                  precondition: bool = True, data=None, cache: bool = True,
+                  precondition: bool = True, data=None, cache: bool = True, threads: Optional[int] = None,
                   log: Optional[Callable[[str], None]] = None) -> SharpnessResult:
     """The sharpness at the snapshots of the runs in ``run_dir`` (see the module docstring).
 
     ``runs``: run labels (default: all with snapshots); ``every``/``max_points``: which
     snapshots (every k-th, then at most ``max_points`` evenly spread, the first and last
     kept); ``method``: ``"lanczos"`` or ``"power"``; ``tol``: relative residual at which an
-    eigenvalue is accepted; ``data``: a loaded ``MNISTData`` (default: as the run's config says).
+    eigenvalue is accepted; ``data``: a loaded ``MNISTData`` (default: as the run's config says);
+    ``threads``: torch threads while computing (default: torch's setting).
     """
+    if threads is not None:
+        import torch
+
+        if int(threads) != threads or threads < 1:
+            raise InvalidValue(f"threads must be a positive integer, got {threads!r}")
+        old = torch.get_num_threads()
+        torch.set_num_threads(int(threads))
+        try:
+            return run_sharpness(run_dir, images=images, runs=runs, every=every, max_points=max_points,
+                                 method=method, max_iter=max_iter, tol=tol, precondition=precondition, data=data,
+                                 cache=cache, log=log)
+        finally:
+            torch.set_num_threads(old)
     import torch
 
     from ..landscape.grid import cache_key

@@ -242,10 +242,12 @@ def curvature_command(function, opts, start, steps, style, output):
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Data folder (default: the run's, else $OPTVIZ_DATA_DIR or the per-user cache).")
 @click.option("--title", default=None, help="Figure title (the cost per eigenvalue is added to it).")
+@click.option("--threads", type=int, default=1, show_default=True, callback=_positive,
+              help="torch threads (on a shared machine, more threads can be much slower).")
 @click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Figure: .png, .svg or .pdf (the numbers go beside it as .json).")
 def sharpness_command(run_dir, runs, images, every, max_points, method, iters, tol, no_precondition, x_axis,
-                      no_cache, data_dir, title, style, output):
+                      no_cache, data_dir, title, threads, style, output):
     """The top Hessian eigenvalue at each weight snapshot of RUN_DIR, against 2/η.
 
     Hessian-vector products (torch.func) on a fixed batch of training images, Lanczos
@@ -279,7 +281,7 @@ def sharpness_command(run_dir, runs, images, every, max_points, method, iters, t
                               split_seed=c.get("split_seed", 0))
     result = run_sharpness(run_dir, images=images, runs=[r.strip() for r in runs.split(",") if r.strip()] if runs
                            else None, every=every, max_points=max_points, method=method, max_iter=iters, tol=tol,
-                           precondition=not no_precondition, data=data, cache=not no_cache,
+                           precondition=not no_precondition, data=data, cache=not no_cache, threads=threads,
                            log=lambda msg: click.echo(msg, err=True))
     save_figure(sharpness_figure(result, style, title, x=x_axis), path, style=style)
     result.save(path.with_suffix(".json"))
