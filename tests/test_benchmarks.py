@@ -21,6 +21,7 @@ CASES = {
     "landscape": (["--grid", "5", "--subset", "64", "--sample", "3"], "batched_seconds:"),
     "explore": (["--repeats", "2", "--steps", "20"], "scene_ms:"),
     "data_load": (["--repeats", "1", "--train", "600"], "verified_over_trusted:"),
+    "sharpness": (["--images", "64", "--repeats", "1", "--small-hidden", "1"], "speedup_vs_explicit_hessian:"),
     # these need the MNIST files (shared/datasets/mnist): skipped without them
     "stacked": (["--repeats", "1", "--subset", "320", "--seeds", "1"], "lecture_3seed_seconds:"),
     "run_size": (["--epochs", "1", "--subset", "640", "--grid", "3"], "megabytes_per_seed_epoch:"),

@@ -18,7 +18,8 @@ from ..errors import UnknownName
 __all__ = ["STYLES", "style_names", "style_context", "colour_for", "figure_size", "is_dark"]
 
 #: Colours for methods that are not first-order optimizers of the registry.
-EXTRA_COLOURS = {"newton": "#000000", "damped_newton": "#777777", "gd_flow": "#555555"}
+EXTRA_COLOURS = {"newton": "#000000", "damped_newton": "#777777", "gd_flow": "#555555",
+                 "newton_cg": "#000000", "lbfgs": "#777777"}   # the MNIST second-order methods (optviz.analysis)
 
 #: Colours for optimizers brought from outside (``torch:Name``, ``scipy:Method``): chosen
 #: as far (CIELAB) from the registry's palette and from each other as the hues allow, so
