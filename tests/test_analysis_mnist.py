@@ -46,8 +46,10 @@ def data():
 @pytest.fixture(scope="module")
 def run_dir(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("sharp") / "run"
+    # dense float32 snapshots of the sequential trainer: a run whose replay is exact
     config = TrainConfig(optimizers=["sgd:lr=0.05", "momentum:lr=0.02", "adam:lr=0.003"], epochs=2, batch_size=32,
-                         seeds=[0], snapshot_every=3, snapshot_val_size=32, val_size=N_VAL)
+                         seeds=[0], snapshots="dense", snapshot_every=3, snapshot_dtype="float32",
+                         trainer="sequential", snapshot_val_size=32, val_size=N_VAL)
     train(config, out, data=data)
     return out
 

@@ -312,6 +312,11 @@ def _interrupt(*args, **kwargs):
     (["tune", "--opt", "sgd", "--grid", "lr=0.1,0.2", "--seeds", "1", "-o", "sub/study"], "optviz.study.run.run_study"),
     (["runs", "du", "."], "optviz.mnist.results.disk_usage"),
     (["explore", "rosenbrock", "--no-browser", "--port", "0"], "optviz.explorer.server.serve"),
+    (["stability", "long_valley", "-o", "sub/s.png"], "optviz.analysis.stability.stability_map"),
+    (["basins", "himmelblau", "-o", "sub/b.png"], "optviz.analysis.basins.basin_map"),
+    (["curvature", "rosenbrock", "-o", "sub/c.png"], "optviz.analysis.curvature.path_curvatures"),
+    (["sharpness", "runs/x", "-o", "sub/sh.png"], "optviz.analysis.sharpness.run_sharpness"),
+    (["second-order", "-o", "sub/so.png"], "optviz.analysis.second_order.compare_second_order"),
 ])
 def test_ctrl_c_exits_130_in_every_command(cli, monkeypatch, args, target):
     patch(monkeypatch, target, _interrupt)
@@ -323,7 +328,7 @@ def test_ctrl_c_exits_130_in_every_command(cli, monkeypatch, args, target):
 
 def test_every_command_is_covered_by_the_ctrl_c_test():
     tested = {"plot", "animate", "sweep", "demo", "landscape", "data", "optimizers", "functions", "tune", "runs",
-              "explore"}
+              "explore", "stability", "basins", "curvature", "sharpness", "second-order"}
     lead_owned = {"mnist", "report"}          # the MNIST commands (their own tests)
     assert set(main.commands) - lead_owned <= tested
 

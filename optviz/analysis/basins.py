@@ -26,7 +26,6 @@ import numpy as np
 from ..engine import newton
 from ..engine.race import _check_steps, parse_specs, run_batch
 from ..errors import InvalidValue
-from ..optim import registry
 
 __all__ = ["BasinMap", "basin_map", "basin_maps", "DIVERGED", "SADDLE", "MAXIMUM", "OTHER_MINIMUM",
            "NOT_CONVERGED", "OUTCOME_NAMES"]
@@ -118,7 +117,11 @@ def basin_map(surface, spec, n: int = 151, steps: int = 500, radius: Optional[fl
     if int(n) != n or n < 2:
         raise InvalidValue(f"the grid needs at least 2 starts per side, got {n!r}")
     n = int(n)
-    (name, hyper), = parse_specs([spec])
+    (parsed,) = parse_specs([spec])
+    if parsed.kind not in ("optviz", "newton"):
+        raise InvalidValue(f"basins are batched runs of the core's optimizers or Newton's; "
+                           f"{parsed.text or parsed.name} is a {parsed.kind} method")
+    name, hyper = parsed.name, parsed.hyper
     xs, ys = _grid(surface.domain, n)
     X, Y = np.meshgrid(xs, ys)
     starts = np.column_stack([X.ravel(), Y.ravel()])
@@ -129,12 +132,11 @@ def basin_map(surface, spec, n: int = 151, steps: int = 500, radius: Optional[fl
     t0 = time.perf_counter()
     if name in newton.METHODS:
         rec = newton.run_batch(surface, name, hyper, starts, steps)
-        label = newton.label(name, hyper)
         final = rec.xy[-1]
     else:
         rec = run_batch(surface, name, hyper, starts, steps, record=False)
-        label = registry.format_spec(name, hyper)
         final = rec.xy[0]     # record=False keeps the final positions only
+    label = parsed.label
     seconds = time.perf_counter() - t0
     glob = np.asarray(getattr(surface, "minima", np.zeros((0, 2))), dtype=float).reshape(-1, 2)
     local = np.asarray(getattr(surface, "local_minima", np.zeros((0, 2))), dtype=float).reshape(-1, 2)

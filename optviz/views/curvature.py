@@ -31,7 +31,7 @@ def _limit_label(limit, precise: bool = True) -> str:
 
 
 def _short_limit(limit) -> str:
-    """``$38/\eta$ = 38,000``: the limit with its constant worked out (fits a small panel)."""
+    r"""``$38/\eta$ = 38,000``: the limit with its constant worked out (fits a small panel)."""
     return f"${limit.constant:.3g}/\\eta$ = {number_text(limit.value)}"
 
 

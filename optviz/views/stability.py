@@ -190,7 +190,7 @@ def stability_figure(maps: Sequence, style: str = "paper", title: Optional[str] 
 
 
 def math_rule(rule: str, over: str = r"\eta") -> str:
-    """A limit's rule as mathtext: ``"2(1+γ)/η"`` -> ``$2(1+\gamma)/\eta$``; ``over`` replaces
+    r"""A limit's rule as mathtext: ``"2(1+γ)/η"`` -> ``$2(1+\gamma)/\eta$``; ``over`` replaces
     the ``η`` (``"\lambda_{\max}"`` turns the limit on the curvature into one on the rate)."""
     text = (rule.replace("γ", r"\gamma ").replace("β₁", r"\beta_1 ").replace("-", "-")
             .replace("η", "{" + over + "}"))
