@@ -198,5 +198,5 @@ def math_rule(rule: str, over: str = r"\eta") -> str:
 
 
 def _rule_text(rule: str) -> str:
-    """``"2(1+γ)/η"`` (a limit on lambda) -> ``$2(1+\gamma)/\lambda_{\max}$`` (a limit on eta)."""
+    r"""``"2(1+γ)/η"`` (a limit on lambda) -> ``$2(1+\gamma)/\lambda_{\max}$`` (a limit on eta)."""
     return math_rule(rule, r"\lambda_{\max}")
