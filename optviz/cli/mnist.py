@@ -145,7 +145,8 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
               metavar="[auto|stacked|sequential]",
               help="stacked: all runs as one batched model (the default where it applies); sequential: one by one.")
 @click.option("--threads", type=_Number(int, 0, strict=True), default=None,
-              help="torch threads while training (default: 1 sequential, all cores stacked).")
+              help="torch threads while training (default: 1 sequential; stacked: the cores that are free, "
+                   "i.e. not busy with other work).")
 @click.option("--compile", "compile_", default=None, callback=lambda ctx, param, value: _compile(value),
               metavar="[on|off|auto]", help="torch.compile the optimizer updates (one fused loop per step; the first "
               "compile on a machine takes ~30 s, then it is cached). Default: $OPTVIZ_COMPILE, else off.")

@@ -62,7 +62,7 @@ class TrainConfig:
     trainer: str = "auto"  # "stacked" (all runs as one batched model), "sequential", or "auto"
     compile: Any = None  # torch.compile the optimizer updates: True, False, "auto"; None: $OPTVIZ_COMPILE (default off)
     num_threads: Optional[int] = None  # torch threads; default: 1 for sequential (batch-32 steps are too small
-    # to split), all cores for stacked (its GEMMs are large)
+    # to split), the free cores for stacked (its GEMMs are large enough to share; train.free_cores)
     dtype: str = "float32"  # "float64" for exact comparisons with torch.optim
     device: str = "cpu"
     preset: Optional[str] = None  # the preset this came from (for the record)

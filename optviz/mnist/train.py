@@ -123,6 +123,57 @@ def epoch_batches(x, y, batch_size: int, seed: int, epoch: int):
         yield x.index_select(0, idx), y.index_select(0, idx)
 
 
+_FREE_CORES: Optional[int] = None
+
+
+def _busy_cores(window: float = 0.1) -> Optional[float]:
+    """How many cores *other* processes keep busy now: ``/proc/stat`` sampled over ``window``
+    seconds, less this process's own time (its OpenMP threads spin on for a moment after torch's
+    last parallel operation); ``None`` where there is no ``/proc/stat``."""
+    def sample():
+        with open("/proc/stat") as fh:
+            values = [int(v) for v in fh.readline().split()[1:]]
+        with open("/proc/self/stat") as fh:
+            mine = fh.read().rsplit(")", 1)[1].split()
+        return values[3] + values[4], sum(values), int(mine[11]) + int(mine[12])   # idle, all, own utime+stime
+
+    try:
+        idle0, all0, own0 = sample()
+        time.sleep(window)
+        idle1, all1, own1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    import os
+
+    total = max(all1 - all0, 1)
+    busy = (all1 - all0) - (idle1 - idle0) - (own1 - own0)
+    return max(busy, 0) / total * (os.cpu_count() or 1)
+
+
+def free_cores() -> int:
+    """The cores free for this process's torch threads: all of them on an idle machine, fewer
+    when other processes are busy (the cores less those busy now, rounded, at least 1).
+    Decided once per process (a study's later shards would otherwise see its own load).
+
+    Why: two torch threads on a machine whose other core is busy wait on each other at every
+    step (OpenMP spins): measured on a 2-core machine, 11x slower than one thread."""
+    global _FREE_CORES
+    if _FREE_CORES is None:
+        import os
+
+        import torch
+
+        cores = torch.get_num_threads()
+        busy = _busy_cores()
+        if busy is None:
+            try:
+                busy = os.getloadavg()[0]
+            except OSError:
+                busy = 0.0
+        _FREE_CORES = max(1, min(cores, round(cores - busy)))
+    return _FREE_CORES
+
+
 def choose_trainer(config: TrainConfig) -> Tuple[str, str]:
     """``(trainer, why)``: which trainer runs ``config`` ("stacked" or "sequential") and why."""
     from .models import build_model
@@ -330,7 +381,9 @@ class _Trainer:
         self.out.write_state(self.state(runs, "done"))
 
     def threads(self) -> Optional[int]:
-        return self.config.num_threads
+        """torch threads while training: ``num_threads``, else the free cores (stacked: its GEMMs
+        are large enough to share)."""
+        return self.config.num_threads or free_cores()
 
     # ---------------------------------------------------------------- recording, shared by both trainers
     def record_initial(self, run: _Run, val_loss: float, val_acc: float, lr: float) -> None:
