@@ -56,6 +56,7 @@ class TrainConfig:
     snapshot_val_size: int = 512  # validation images for the loss at each snapshot; 0: skip
     evals_per_epoch: int = 1  # validations per epoch, evenly spaced, the last at its end (time to target)
     eval_batch_size: int = 2000  # batch size of evaluation (no gradients)
+    steps_csv: bool = True  # also write the per-step losses as steps.csv (they are in metrics.jsonl anyway)
     check_every: int = 50  # steps between divergence checks of the loss
     divergence_factor: float = 10.0  # diverged: loss above this x the initial validation loss ...
     divergence_patience: int = 50  # ... for this many consecutive steps (or a non-finite loss)

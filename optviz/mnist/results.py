@@ -6,7 +6,7 @@ Layout (``RUN_DIR`` = ``optviz mnist -o RUN_DIR``)::
     state.json             status of every run (running / done / diverged / interrupted)
     metrics.jsonl          every record, one JSON object a line, appended each epoch
     epochs.csv             the "epoch" records as a table (derived from metrics.jsonl)
-    steps.csv              one row per update: run, epoch, step, loss, lr, grad_norm
+    steps.csv              one row per update: run, epoch, step, loss, lr, grad_norm (not in a study's shards)
     summary.md             the summary table (Markdown)
     figures/*.png          drawn by :mod:`optviz.mnist.report`
     checkpoints/RUN.pt     the last finished epoch of RUN: model, optimizer, RNG, position
@@ -111,6 +111,7 @@ class RunDir:
 
     def __init__(self, path):
         self.path = Path(path)
+        self.with_steps_csv = True   # steps.csv beside metrics.jsonl (config's "steps_csv"; studies skip it)
 
     # ---------------------------------------------------------------- paths
     config_path = property(lambda self: self.path / "config.json")
@@ -137,6 +138,7 @@ class RunDir:
         except OSError as exc:
             raise OptvizError(f"cannot create run folder {str(path)!r}: {exc.strerror or exc}") from None
         run = cls(path)
+        run.with_steps_csv = bool(config.get("steps_csv", True))
         import torch
 
         from .. import __version__ as optviz_version
@@ -165,6 +167,7 @@ class RunDir:
         if config.get("format", 0) > FORMAT_VERSION:
             raise OptvizError(f"{str(path)!r} was written by a newer optviz (format {config.get('format')})")
         _check_config(config, run.config_path)
+        run.with_steps_csv = bool(config.get("steps_csv", True))
         return run
 
     def config(self) -> dict:
@@ -212,7 +215,7 @@ class RunDir:
         steps = [r for r in records if r.get("kind") == "steps"]
         if epochs:
             _append_rows(self.epochs_csv, EPOCH_COLUMNS, ([_csv_value(r.get(c)) for c in EPOCH_COLUMNS] for r in epochs))
-        if steps:
+        if steps and self.with_steps_csv:
             _append_rows(self.steps_csv, STEP_COLUMNS, _step_rows(steps))
 
     def records(self, kind: Optional[str] = None) -> List[dict]:
@@ -253,9 +256,10 @@ class RunDir:
         with atomic_write(self.metrics_path, encoding="utf-8") as fh:
             fh.writelines(_dumps(r) + "\n" for r in kept)
         epochs = ([_csv_value(r.get(c)) for c in EPOCH_COLUMNS] for r in kept if r.get("kind") == "epoch")
-        for path, columns, rows in ((self.epochs_csv, EPOCH_COLUMNS, epochs),
-                                    (self.steps_csv, STEP_COLUMNS, _step_rows([r for r in kept
-                                                                               if r.get("kind") == "steps"]))):
+        tables = [(self.epochs_csv, EPOCH_COLUMNS, epochs)]
+        if self.with_steps_csv:
+            tables.append((self.steps_csv, STEP_COLUMNS, _step_rows([r for r in kept if r.get("kind") == "steps"])))
+        for path, columns, rows in tables:
             with atomic_write(path, newline="", encoding="utf-8") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(columns)

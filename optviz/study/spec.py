@@ -175,11 +175,12 @@ class StudySpec:
         return self
 
     def base_config(self, **extra):
-        """The protocol as a :class:`~optviz.mnist.TrainConfig` (with the study's defaults:
-        no snapshots unless asked, validations within epochs for time to target)."""
+        """The protocol as a :class:`~optviz.mnist.TrainConfig` (with the study's defaults: no
+        snapshots unless asked, no steps.csv beside metrics.jsonl: a lecture study's shards
+        would hold 80 MB of it)."""
         from ..mnist.config import TrainConfig
 
-        fields = {"snapshots": "none", **self.train, **extra}
+        fields = {"snapshots": "none", "steps_csv": False, **self.train, **extra}
         return TrainConfig(**{"optimizers": list(self.optimizers), "seeds": list(self.seeds), **fields})
 
     # ------------------------------------------------------------------ expanding
