@@ -37,19 +37,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from optviz.mnist import sources
+from mnist_data import ensure_data  # beside this script
 from optviz.mnist.dataset import MNISTData
 from optviz.mnist.models import build_model
 from optviz.mnist.train import TrainConfig, train
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
-
-
-def ensure_data(data_dir):
-    if SHARED.is_dir():
-        return sources.ensure_dataset("mnist", data_dir, source=SHARED)
-    return sources.ensure_dataset("mnist", data_dir, log=print)  # = optviz data fetch
-
 
 def notebook_epoch(root: Path, seed: int = 0):
     """The lecture notebook's cells, one epoch: returns (seconds, val accuracy)."""

@@ -28,21 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_data import load_data  # beside this script
 from optviz.landscape import compute_landscape
-from optviz.mnist import sources
-from optviz.mnist.dataset import MNISTData
 from optviz.mnist.presets import preset_config
 from optviz.mnist.results import disk_usage, load_snapshots
 from optviz.mnist.train import train
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
-
-
-def ensure_data(data_dir):
-    if SHARED.is_dir():
-        return sources.ensure_dataset("mnist", data_dir, source=SHARED)
-    return sources.ensure_dataset("mnist", data_dir, log=print)  # = optviz data fetch
-
 
 def folder_mb(path) -> float:
     return sum(b for _, _, b in disk_usage(path)) / 1e6
@@ -58,10 +48,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or str(Path(tmp) / "data")
-        ensure_data(data_dir)
-        data = MNISTData.load("mnist", data_dir)
-        if args.subset:
-            data = data.subset(args.subset, min(args.subset, 10000))
+        data = load_data(data_dir, args.subset)
         folders = {}
         for policy, extra in (("dense", {"snapshots": "dense", "snapshot_every": 50, "snapshot_dtype": "float32"}),
                               ("default", {})):

@@ -33,19 +33,9 @@ from pathlib import Path
 
 import torch
 
-from optviz.mnist import sources
-from optviz.mnist.dataset import MNISTData
+from mnist_data import load_data  # beside this script
 from optviz.mnist.presets import LECTURE_OPTIMIZERS
 from optviz.mnist.train import TrainConfig, train
-
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
-
-
-def ensure_data(data_dir):
-    if SHARED.is_dir():
-        return sources.ensure_dataset("mnist", data_dir, source=SHARED)
-    return sources.ensure_dataset("mnist", data_dir, log=print)  # = optviz data fetch
-
 
 def timed(config: TrainConfig, data, folder: Path) -> float:
     t = time.perf_counter()
@@ -66,10 +56,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or str(Path(tmp) / "data")
-        ensure_data(data_dir)
-        data = MNISTData.load("mnist", data_dir)
-        if args.subset:
-            data = data.subset(args.subset, min(args.subset, 10000))
+        data = load_data(data_dir, args.subset)
         base = dict(optimizers=list(LECTURE_OPTIMIZERS), epochs=args.epochs, seeds=args.seeds, snapshots="none",
                     data_dir=data_dir)
         configs = {"sequential": TrainConfig(trainer="sequential", **base),

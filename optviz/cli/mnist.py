@@ -97,6 +97,35 @@ def _echo_err(msg: str) -> None:
 _style_option = click.option("--style", default="paper", show_default=True, callback=_choice("style", _styles),
                              shell_complete=complete_styles, metavar="[paper|slides|dark]", help="Figure style preset.")
 
+def protocol_options(f):
+    """The options that say what data and which protocol a comparison or a study trains on,
+    shared by ``optviz mnist`` and ``optviz tune`` (one definition, one help text)."""
+    for option in reversed([
+        click.option("--model", default=None, callback=_choice("model", _models), metavar="[mlp|deep_mlp|cnn]",
+                     shell_complete=complete_models, help="Network (lecture: mlp, 784-128-ReLU-10)."),
+        click.option("--dataset", default=None, callback=_choice("dataset", _datasets), metavar="[mnist|fashion_mnist]",
+                     shell_complete=complete_datasets, help="Dataset."),
+        click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Data folder (holds MNIST/raw/). Default: $OPTVIZ_DATA_DIR, else the per-user cache."),
+        click.option("--subset", type=_Number(int, 0, strict=True), default=None, metavar="N",
+                     help="Train on the first N training images only."),
+        click.option("--eval-subset", type=_Number(int, 0, strict=True), default=None, metavar="N",
+                     help="Validate and test on the first N images only."),
+        click.option("--val-size", type=_Number(int, 0, strict=True), default=None, metavar="N",
+                     help="Training images held out for validation (lecture: 10000)."),
+        click.option("--schedule", default=None, callback=_choice("schedule", _schedules),
+                     shell_complete=complete_from(lambda: _schedules()),
+                     metavar="[constant|cosine|step|warmup_cosine|one_cycle]", help="Learning-rate schedule over the run."),
+        click.option("--compile", "compile_", default=None, callback=lambda ctx, param, value: _compile(value),
+                     metavar="[on|off|auto]", help="torch.compile the optimizer updates (one fused loop per step; the first "
+                     "compile on a machine takes ~30 s, then it is cached). Default: $OPTVIZ_COMPILE, else off."),
+        click.option("--device", default=None, callback=lambda ctx, param, value: _device(value),
+                     help="torch device, e.g. cpu or cuda (checked: it must exist here)."),
+    ]):
+        f = option(f)
+    return f
+
+
 # Options that define a comparison; with --resume the saved ones are used.
 _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model", "dataset", "subset",
                      "eval_subset", "val_size", "schedule", "clip_norm", "weight_decay", "snapshots",
@@ -114,23 +143,9 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
               help="Also run torch.optim's implementation of every setting, side by side.")
 @click.option("--epochs", type=_Number(int, 0, strict=True), default=None, help="Epochs (lecture: 15).")
 @click.option("--batch-size", type=_Number(int, 0, strict=True), default=None, help="Minibatch size (lecture: 32).")
+@protocol_options
 @click.option("--seeds", default=None, metavar="N|S,S,...",
               help="Repeats: a count (3 = seeds 0,1,2) or a list (0,4,7); curves show mean ± std.")
-@click.option("--model", default=None, callback=_choice("model", _models), metavar="[mlp|deep_mlp|cnn]",
-              shell_complete=complete_models, help="Network (lecture: mlp, 784-128-ReLU-10).")
-@click.option("--dataset", default=None, callback=_choice("dataset", _datasets), metavar="[mnist|fashion_mnist]",
-              shell_complete=complete_datasets, help="Dataset.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Data folder (holds MNIST/raw/). Default: $OPTVIZ_DATA_DIR, else the per-user cache.")
-@click.option("--subset", type=_Number(int, 0, strict=True), default=None, metavar="N",
-              help="Train on the first N training images only.")
-@click.option("--eval-subset", type=_Number(int, 0, strict=True), default=None, metavar="N",
-              help="Validate and test on the first N images only.")
-@click.option("--val-size", type=_Number(int, 0, strict=True), default=None, metavar="N",
-              help="Training images held out for validation (lecture: 10000).")
-@click.option("--schedule", default=None, callback=_choice("schedule", _schedules),
-              shell_complete=complete_from(lambda: _schedules()),
-              metavar="[constant|cosine|step|warmup_cosine|one_cycle]", help="Learning-rate schedule over the run.")
 @click.option("--clip-norm", type=_Number(float, 0, strict=True), default=None,
               help="Clip the gradient's global norm to this before every step.")
 @click.option("--weight-decay", type=_Number(float, 0), default=None,
@@ -147,13 +162,8 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
 @click.option("--threads", type=_Number(int, 0, strict=True), default=None,
               help="torch threads while training (default: 1 sequential; stacked: the cores that are free, "
                    "i.e. not busy with other work).")
-@click.option("--compile", "compile_", default=None, callback=lambda ctx, param, value: _compile(value),
-              metavar="[on|off|auto]", help="torch.compile the optimizer updates (one fused loop per step; the first "
-              "compile on a machine takes ~30 s, then it is cached). Default: $OPTVIZ_COMPILE, else off.")
 @click.option("--dtype", default=None, callback=_choice("dtype", lambda: ("float32", "float64")),
               metavar="[float32|float64]", help="Precision (float64 for exact comparisons).")
-@click.option("--device", default=None, callback=lambda ctx, param, value: _device(value),
-              help="torch device, e.g. cpu or cuda (checked: it must exist here).")
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
               help="Run folder to create. Default: runs/<date>-<time>.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",

@@ -6,8 +6,8 @@ from pathlib import Path
 import click
 
 from ..errors import OptvizError
-from ._common import complete_datasets, complete_from, complete_models, complete_specs
-from .mnist import _compile, _device, _Number, _choice, _datasets, _echo_err, _models, _schedules, _style_option
+from ._common import complete_from, complete_specs
+from .mnist import _Number, _choice, _echo_err, _style_option, protocol_options
 
 
 def _study_presets():
@@ -29,25 +29,7 @@ def _study_presets():
 @click.option("--seeds", default=None, metavar="N|S,S,...", help="A count (3 = seeds 0,1,2) or a list.")
 @click.option("--epochs", type=_Number(int, 0, strict=True), default=None, help="Epochs per run.")
 @click.option("--batch-size", type=_Number(int, 0, strict=True), default=None, help="Minibatch size.")
-@click.option("--model", default=None, callback=_choice("model", _models), metavar="[mlp|deep_mlp|cnn]",
-              shell_complete=complete_models, help="Network (default mlp, the lecture's).")
-@click.option("--dataset", default=None, callback=_choice("dataset", _datasets), metavar="[mnist|fashion_mnist]",
-              shell_complete=complete_datasets, help="Dataset.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Data folder (holds MNIST/raw/). Default: $OPTVIZ_DATA_DIR, else the per-user cache.")
-@click.option("--subset", type=_Number(int, 0, strict=True), default=None, metavar="N",
-              help="Train on the first N training images only.")
-@click.option("--eval-subset", type=_Number(int, 0, strict=True), default=None, metavar="N",
-              help="Validate and test on the first N images only.")
-@click.option("--val-size", type=_Number(int, 0, strict=True), default=None, metavar="N",
-              help="Training images held out for validation (default 10000).")
-@click.option("--schedule", default=None, callback=_choice("schedule", _schedules),
-              shell_complete=complete_from(lambda: _schedules()),
-              metavar="[constant|cosine|step|warmup_cosine|one_cycle]", help="Learning-rate schedule over each run.")
-@click.option("--device", default=None, callback=lambda ctx, param, value: _device(value),
-              help="torch device, e.g. cpu or cuda (checked: it must exist here).")
-@click.option("--compile", "compile_", default=None, callback=lambda ctx, param, value: _compile(value),
-              metavar="[on|off|auto]", help="torch.compile the optimizer updates (see optviz mnist --help).")
+@protocol_options
 @click.option("--evals-per-epoch", type=_Number(int, 0, strict=True), default=None,
               help="Validations per epoch, for the time to the target accuracy (default 4).")
 @click.option("--snapshots", default=None, callback=_choice("snapshot policy", lambda: ("landscape", "dense", "none")),

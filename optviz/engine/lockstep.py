@@ -22,11 +22,9 @@ import numpy as np
 
 from .. import optim
 from ..errors import OptvizError
-from ..memory import check_memory
 from ..optim.state import leaf_paths, short_names
-from .race import (BatchRecord, Spec, _check_starts, _check_steps, _noise, _trajectory,
-                   escape_box, parse_specs, race as _race_one_by_one)
-from .record import check_noise, record_bytes
+from .race import (BatchRecord, Spec, _check_steps, _noise, _trajectory,
+                   escape_box, prepare_race, race as _race_one_by_one)
 from .replay import value_and_grad
 from .trajectory import Trajectory
 
@@ -145,13 +143,7 @@ def race(surface, specs: Iterable[Spec], starts=None, steps: int = 300, noise: f
     >>> from optviz.surfaces import get_surface
     >>> paths = race(get_surface("rosenbrock"), ["sgd:lr=1e-3", "adam:lr=0.05"], steps=200)
     """
-    steps = _check_steps(steps)
-    starts = _check_starts(surface, surface.starts[:1] if starts is None else starts)
-    check_noise(noise, seed)
-    parsed = parse_specs(specs)
-    check_memory(sum(record_bytes(steps, len(starts), s.buffers() + bool(noise)) for s in parsed),
-                 f"racing {len(parsed)} optimizer(s) for {steps:,} steps from {len(starts)} start(s)",
-                 "use fewer --steps or fewer starts")
+    steps, starts, parsed = prepare_race(surface, specs, starts, steps, noise, seed)
     mine = [(s.name, s.hyper) for s in parsed if s.kind == "optviz"]
     records = iter(run_lockstep(surface, mine, starts, steps, noise=noise, seed=seed))
     unbounded = getattr(surface, "minimum_value", 0.0) is None

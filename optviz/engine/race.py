@@ -110,13 +110,7 @@ def race(surface, specs: Iterable[Spec], starts=None, steps: int = 300, noise: f
     >>> from optviz.surfaces import get_surface
     >>> paths = race(get_surface("rosenbrock"), ["sgd:lr=1e-3", "adam:lr=0.05"], steps=200)
     """
-    steps = _check_steps(steps)
-    starts = _check_starts(surface, surface.starts[:1] if starts is None else starts)
-    check_noise(noise, seed)
-    parsed = parse_specs(specs)
-    check_memory(sum(record_bytes(steps, len(starts), s.buffers() + bool(noise)) for s in parsed),
-                 f"racing {len(parsed)} optimizer(s) for {steps:,} steps from {len(starts)} start(s)",
-                 "use fewer --steps or fewer starts")
+    steps, starts, parsed = prepare_race(surface, specs, starts, steps, noise, seed)
     trajectories = []
     for spec in parsed:
         if spec.kind == "torch":
@@ -134,6 +128,19 @@ def race(surface, specs: Iterable[Spec], starts=None, steps: int = 300, noise: f
                 path.exit = "escaped"
         trajectories += paths
     return trajectories
+
+
+def prepare_race(surface, specs: Iterable[Spec], starts, steps: int, noise: float, seed):
+    """``(steps, starts, parsed specs)`` of a race, every one checked, and the memory its
+    recorded paths need checked against the budget, before anything runs."""
+    steps = _check_steps(steps)
+    starts = _check_starts(surface, surface.starts[:1] if starts is None else starts)
+    check_noise(noise, seed)
+    parsed = parse_specs(specs)
+    check_memory(sum(record_bytes(steps, len(starts), s.buffers() + bool(noise)) for s in parsed),
+                 f"racing {len(parsed)} optimizer(s) for {steps:,} steps from {len(starts)} start(s)",
+                 "use fewer --steps or fewer starts")
+    return steps, starts, parsed
 
 
 def _trajectory(rec: BatchRecord, b: int, name: str, hyper, label: str) -> Trajectory:

@@ -18,7 +18,7 @@ Names are imported lazily, so ``import optviz.study`` does not import torch.
 """
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "StudySpec": "spec", "Setting": "spec", "Shard": "spec", "parse_grid": "spec", "grid_values": "spec",
@@ -29,14 +29,4 @@ _EXPORTS = {
     "write_study_report": "report",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
