@@ -41,7 +41,7 @@ from .grid import (PlaneEvaluator, cache_key, estimate_memory, evaluate_weights,
 __all__ = ["PLANES", "LandscapePath", "Landscape", "compute_landscape"]
 
 PLANES = ("pca", "random", "points")
-FORMAT = 5  # 5: time-weighted planes (snapshots weighted by the steps they stand for)
+FORMAT = 6  # 5: time-weighted planes (snapshots weighted by the steps they stand for); 6: residual_max
 
 
 # ==================================================================== records
@@ -62,7 +62,8 @@ class LandscapePath:
     acc: np.ndarray          # (K,) true accuracy
     plane_loss: np.ndarray   # (K,) loss at the projection onto the plane, on the subset
     residual: np.ndarray     # (K,) off-plane part of (w - origin), relative to |w - origin|
-    residual_max: float      # max relative residual over ALL snapshots of the path (drawn or not)
+    residual_max: float      # max relative residual over the snapshots of the path (drawn or not) that are
+                             # at least 10 % of its furthest offset from the start (_residual_max)
     residual_final: float    # relative residual of the last snapshot
     n_snapshots: int         # snapshots of the path (before thinning, after a cut)
     diverged_step: Optional[int] = None   # training step where the run diverged (NaN weights or the trainer's record)
@@ -308,6 +309,16 @@ def _resolve_point(token: str, snaps: dict, paths: dict):
     return W[int(hit[0])], f"{name} @ {s}"
 
 
+def _residual_max(projection) -> float:
+    """The largest off-plane share of a path, over its snapshots that have gone at least 10 %
+    of its furthest distance from the start: a few steps in, the displacement is tiny and
+    almost all off any plane, which says nothing about the plane (and would make the number
+    depend on how densely the start was sampled)."""
+    offset = projection.offset
+    far = offset >= 0.1 * float(offset.max()) if len(offset) else offset.astype(bool)
+    return float(projection.relative[far].max()) if far.any() else float(projection.relative.max())
+
+
 def _build_plane(kind: str, snaps: dict, paths: dict, centre, points, seed: int):
     from .plane import pca_plane, points_plane, random_plane
 
@@ -507,7 +518,7 @@ def compute_landscape(run_dir, plane: str = "pca", grid: int = 51, subset: int =
         out.append(LandscapePath(
             run=label, optimizer=s.optimizer, label=s.label, seed=int(s.seed), hyperparams=hyper.get(s.entry, {}),
             steps=p["steps"][idx], xy=pr.xy[idx], loss=loss, acc=acc, plane_loss=ploss, residual=pr.relative[idx],
-            residual_max=float(pr.relative.max()), residual_final=float(pr.relative[-1]),
+            residual_max=_residual_max(pr), residual_final=float(pr.relative[-1]),
             n_snapshots=len(p["weights"]), diverged_step=p["diverged_step"]))
     timings["paths"] = time.perf_counter() - t3
     timings["total"] = time.perf_counter() - t0

@@ -515,8 +515,9 @@ def _time_note(config: dict, state: Optional[dict]) -> str:
 
 
 def disk_usage(run_dir) -> List[tuple]:
-    """``[(what, files, bytes)]`` of a run folder, largest first: snapshots, checkpoints,
-    metrics, figures, landscape caches, the rest."""
+    """``[(what, files, bytes)]`` of a run folder (or a study folder, its shards' run folders
+    counted together), largest first: snapshots, checkpoints, metrics, figures, landscape
+    caches, the rest."""
     root = Path(run_dir)
     if not root.is_dir():
         raise OptvizError(f"no run folder at {str(root)!r}")
@@ -525,7 +526,9 @@ def disk_usage(run_dir) -> List[tuple]:
         if not path.is_file():
             continue
         rel = path.relative_to(root).parts
-        if rel[0] in ("snapshots", "checkpoints", "figures", "landscape", "shards"):
+        if rel[0] == "shards" and len(rel) > 2:   # a study: inside each shard's run folder
+            rel = rel[2:]
+        if rel[0] in ("snapshots", "checkpoints", "figures", "landscape"):
             what = rel[0]
         elif path.name in ("metrics.jsonl", "epochs.csv", "steps.csv"):
             what = "metrics"

@@ -7,9 +7,10 @@ decide per optimizer (:func:`~optviz.study.results.verdict`), and write
 * ``summary.md``: per optimizer the best setting (chosen on validation), its validation
   and test accuracy, the lecture default's, the robust range of learning rates, and the
   time to the target accuracy; then every setting's numbers;
-* ``figures/sensitivity.png``: validation accuracy against the learning rate, mean +- std
+* ``figures/sensitivity.png``: validation error (log) against the learning rate, mean +- std
   over the seeds, diverged settings counted below, best and default marked (the same
-  drawing as the 2-D tuning figure); with two grid keys, ``figures/heatmap.png`` too.
+  drawing as the 2-D tuning figure, where lower is better on a log axis too); with two
+  grid keys, ``figures/heatmap.png`` too.
 """
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ def sensitivity_data(spec, runs: List[dict]):
             for j, r in enumerate(s.runs):
                 div[i, j] = r["status"] == "diverged"
                 if r["status"] == "done" and r["final_val_acc"] is not None:
-                    vals[i, j] = r["final_val_acc"]
+                    vals[i, j] = 1.0 - r["final_val_acc"]   # the error: on a log axis 3 % and 4 % lie apart
         name, hyper = registry.parse_spec(base)
         fixed = {k: v for k, v in hyper.items() if k != "lr"}
         names.append(name)
@@ -129,7 +130,7 @@ def sensitivity_data(spec, runs: List[dict]):
         return None
     n_seeds = len(spec.seeds)
     return Sensitivity(names=names, labels=labels, x=xs, values=values, diverged=gone,
-                       ylabel="validation accuracy (%)", higher_is_better=True, yscale="linear", centre="mean",
+                       ylabel="validation error (%)", higher_is_better=False, yscale="log", centre="mean",
                        defaults=defaults, percent=True,
                        subtitle=f"mean ± std over {n_seeds} seed{'s' if n_seeds != 1 else ''}, "
                                 f"{_plural(spec.base_config().epochs, 'epoch')}")

@@ -41,7 +41,7 @@ class Sensitivity:
     ylabel: str = "final $f - f^*$"
     higher_is_better: bool = False
     yscale: str = "log"              # "log", "symlog" or "linear"
-    centre: str = "median"           # "median" (band: quartiles) or "mean" (band: +- std)
+    centre: str = "median"           # "median" (band: quartiles) or "mean" (band: +- std, within min..max)
     defaults: Optional[List[Optional[int]]] = None   # per curve, the index of its default setting
     subtitle: str = ""
     percent: bool = False            # draw the metric x 100 (accuracies)
@@ -56,7 +56,8 @@ def _centre_band(values: np.ndarray, how: str):
         mid = np.nanmean(values, axis=1)
         sd = np.nanstd(values, axis=1, ddof=1) if values.shape[1] > 1 else np.zeros_like(mid)
         sd = np.nan_to_num(sd)
-        return mid, mid - sd, mid + sd
+        # within what the repeats showed: mean - std of a skewed spread would dive on a log axis
+        return mid, np.maximum(mid - sd, np.nanmin(values, axis=1)), np.minimum(mid + sd, np.nanmax(values, axis=1))
 
 
 def draw_sensitivity(data: Sensitivity, style: str = "paper", title: Optional[str] = None):
