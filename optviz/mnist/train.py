@@ -13,9 +13,9 @@ Two trainers compute the same numbers:
 * **stacked** (the default where it applies): every run of the comparison is a
   member of one batched model (:mod:`optviz.mnist.stacked`): a layer that the runs
   of a seed share is one GEMM, the optimizers of one kind step as one core
-  transform with array-valued hyperparameters. It applies when every setting runs
-  on the shared core (no ``torch:`` reference specs) and the model can be stacked
-  (every registered one can). Its numbers equal the sequential trainer's up to the
+  transform with array-valued hyperparameters. It applies when there are several
+  runs, every setting runs on the shared core (no ``torch:`` reference specs) and
+  the model can be stacked (every registered one can). Its numbers equal the sequential trainer's up to the
   order of sums in GEMMs (``tests/test_stacked.py`` states the tolerance).
 * **sequential**: one ``nn.Module`` and one :class:`~optviz.optim.TorchOptimizer`
   (or ``torch.optim`` optimizer, for ``torch:`` specs) per run, stepped in turn.
@@ -192,6 +192,8 @@ def choose_trainer(config: TrainConfig) -> Tuple[str, str]:
         if reasons:
             raise OptvizError(f"--trainer stacked cannot run this comparison: {'; '.join(reasons)}")
         return "stacked", "asked for"
+    if len(config.runs()) == 1:
+        reasons.append("a single run: nothing to stack")
     return ("sequential", reasons[0]) if reasons else ("stacked", "every run shares the model and the core")
 
 
