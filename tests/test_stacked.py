@@ -262,3 +262,12 @@ def test_compiled_updates_in_the_stack(data, tmp_path):
     assert_same_losses(tmp_path / "eager", tmp_path / "compiled", 2e-4)
     with pytest.raises(OptvizError, match="invalid compile"):
         config(compile="sometimes").validate()
+
+
+def test_a_key_given_twice_is_refused_by_every_front_end():
+    from optviz.optim import registry
+
+    with pytest.raises(OptvizError, match="'lr' is given twice"):
+        registry.parse_spec("adam:lr=0.1,lr=0.2")
+    with pytest.raises(OptvizError, match="given twice"):
+        config(optimizers=["adam:lr=0.1,lr=0.2"]).validate()

@@ -90,6 +90,8 @@ def parse_spec(spec: str) -> Tuple[str, Dict[str, Any]]:
         if key not in info.defaults and key not in CLIP_OPTIONS:
             raise InvalidValue(f"{info.name} has no hyperparameter {key!r}; "
                                f"valid: {', '.join(tuple(info.defaults) + CLIP_OPTIONS)}")
+        if key in hyper:
+            raise OptvizError(f"{key!r} is given twice in {spec!r}; give each option once")
         try:
             hyper[key] = _parse_value(value)
         except OptvizError as exc:
