@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import socket
 import threading
 import time
@@ -417,6 +418,11 @@ def serve(explorer: Explorer, host: str, sock: socket.socket, on_ready: Optional
                 on_ready()
         threading.Thread(target=wait, daemon=True).start()
     server.run(sockets=[sock])
+    # uvicorn catches Ctrl-C itself, shuts down gracefully and then re-raises the signal
+    # through the handler it found; where SIGINT was ignored at start (a job started in the
+    # background by a shell) that re-raise is a no-op, so say it here, deterministically.
+    if signal.SIGINT in getattr(server, "_captured_signals", ()):
+        raise KeyboardInterrupt
 
 
 class BackgroundServer:
