@@ -115,17 +115,16 @@ def stability_figure(maps: Sequence, style: str = "paper", title: Optional[str] 
         axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
         for ax in axes[len(maps):]:
             ax.set_visible(False)
-        cmap = ListedColormap(colormaps[rc.get("image.cmap", "viridis")](np.linspace(0, 1, 256)))
-        cmap.set_bad(_grey(style))
+        base = ListedColormap(colormaps[rc.get("image.cmap", "viridis")](np.linspace(0, 1, 256)))
         if metric == "gap":
             top = max(m.initial_gap for m in maps)
             finite = np.concatenate([m.gap[np.isfinite(m.gap)].ravel() for m in maps])
             low = max(float(finite.min()) if finite.size else top * 1e-12, top * 1e-14)
             norm = LogNorm(vmin=low, vmax=top)
-            cmap.set_over(cmap(1.0))
+            cmap = base.with_extremes(bad=_grey(style), over=base(1.0))
             label = "final $f - f^*$"
         else:
-            cmap.set_over(_never(style))
+            cmap = base.with_extremes(bad=_grey(style), over=_never(style))
             norm = Normalize(vmin=0, vmax=max(m.steps for m in maps))
             label = "steps to the tolerance"
         mesh = None
