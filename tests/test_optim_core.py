@@ -233,6 +233,15 @@ def test_parse_spec_rejects_malformed(spec):
         optim.parse_spec(spec)
 
 
+@pytest.mark.parametrize("spec, example", [("sgd(lr=0.1)", "sgd:lr"), ("adam,sgd", "adam:lr"),
+                                           ("Adam lr=1", "adam:lr"), ("sgd=0.1", "sgd:lr"), ("foo[lr=1]", "adam:lr")])
+def test_parse_spec_points_foreign_syntax_to_ours(spec, example):
+    from optviz.errors import OptvizError
+
+    with pytest.raises(OptvizError, match=f"write one optimizer as NAME:KEY=VALUE.*e.g. {example}"):
+        optim.parse_spec(spec)
+
+
 def test_registry_entries_are_complete():
     seen = set()
     for name in optim.registry.names():

@@ -7,6 +7,7 @@ figures (one fixed colour per name) and the tests.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, Mapping, Tuple
 
 from ..errors import InvalidValue, OptvizError, UnknownName
@@ -79,6 +80,11 @@ def _parse_value(text: str) -> Any:
 def parse_spec(spec: str) -> Tuple[str, Dict[str, Any]]:
     """``"adam:lr=0.05,beta1=0.8"`` -> ``("adam", {"lr": 0.05, "beta1": 0.8})``, checked."""
     name, _, rest = spec.strip().partition(":")
+    head = re.split(r"[\s(\[{=,;]", name.strip(), maxsplit=1)
+    if len(head) > 1:   # adam(lr=1), adam lr=1, adam,sgd: a familiar syntax that is not ours
+        example = head[0].lower() if head[0].lower() in _REGISTRY else "adam"
+        raise OptvizError(f"cannot read the optimizer spec {spec!r}; write one optimizer as "
+                          f"NAME:KEY=VALUE,KEY=VALUE, e.g. {example}:lr=0.05")
     info = get(name.strip())
     hyper: Dict[str, Any] = {}
     for item in filter(None, (s.strip() for s in rest.split(","))):
