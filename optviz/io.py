@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -30,7 +32,8 @@ from typing import Iterator, List, Optional
 
 from .errors import InvalidValue, RuntimeFailure
 
-__all__ = ["atomic_path", "atomic_write", "check_writable", "check_output_dir", "write_failure"]
+__all__ = ["atomic_path", "atomic_write", "check_writable", "check_output_dir", "json_text", "write_failure",
+           "write_json"]
 
 # errnos that mean "the machine could not store it", whatever file they name
 _STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
@@ -216,3 +219,44 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+
+
+# ------------------------------------------------------------------------------ JSON
+
+
+def _json_safe(obj):
+    """``obj`` as JSON can hold it: JSON has no NaN, so non-finite floats become null;
+    numpy and torch scalars become Python numbers first, tuples lists."""
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def _json_default(obj):
+    if hasattr(obj, "tolist"):          # arrays and tensors
+        return _json_safe(obj.tolist())
+    if isinstance(obj, set):
+        return sorted(obj, key=str)
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+def json_text(obj, indent: Optional[int] = None) -> str:
+    """``obj`` as JSON text with non-finite numbers as null (see :func:`write_json`)."""
+    return json.dumps(_json_safe(obj), indent=indent, default=_json_default, ensure_ascii=False)
+
+
+def write_json(path: str | os.PathLike, obj, indent: int = 2) -> Path:
+    """Write ``obj`` to ``path`` as UTF-8 JSON, atomically (rule 2). Non-finite floats are
+    written as null, numpy and torch values as numbers and lists, paths as strings."""
+    with atomic_write(path, encoding="utf-8") as fh:
+        fh.write(json_text(obj, indent))
+        fh.write("\n")
+    return Path(path)

@@ -18,16 +18,8 @@ from optviz.analysis.thresholds import preconditioner
 from optviz.errors import InvalidValue, OptvizError
 from optviz.optim import TorchOptimizer
 
+pytestmark = pytest.mark.usefixtures("one_thread")   # tests/conftest.py
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: tiny products are all overhead, and on a shared machine a second
-    thread spins against other processes (the suite's MNIST tests train on one thread too)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 def tiny(seed=0, hidden=5, act=nn.Tanh):
     torch.manual_seed(seed)

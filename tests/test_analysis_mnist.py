@@ -15,7 +15,6 @@ from optviz.analysis.second_order import ComparisonResult, compare_second_order,
 from optviz.analysis.sharpness import SharpnessResult, run_sharpness
 from optviz.cli import main
 from optviz.errors import InvalidValue, OptvizError, UnknownName
-from optviz.mnist import sources
 from optviz.mnist.models import build_model
 from optviz.mnist.results import load_snapshots
 from optviz.mnist.train import TrainConfig, train
@@ -23,20 +22,11 @@ from optviz.views.curvature import sharpness_figure
 from optviz.views.save import overflow
 from optviz.views.second_order import second_order_figure
 
-from test_mnist_train import N_VAL, synthetic_data, write_idx_dataset
+from test_mnist_train import N_VAL, synthetic_data
 
-pytestmark = pytest.mark.usefixtures("isolated")   # tests/conftest.py: no network, private data folder
+# tests/conftest.py: no network, a private data folder, one torch thread
+pytestmark = pytest.mark.usefixtures("isolated", "one_thread")
 
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: tiny products are all overhead, and on a shared machine a second
-    thread spins against other processes (the suite's MNIST tests train on one thread too)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 @pytest.fixture(scope="module")
 def data():
@@ -164,13 +154,6 @@ def test_second_order_specs():
 
 
 # ---------------------------------------------------------------------- the CLI
-
-
-@pytest.fixture
-def data_dir(monkeypatch, tmp_path):
-    src = write_idx_dataset(monkeypatch, tmp_path / "src")
-    sources.ensure_dataset("mnist", tmp_path / "data", source=src)
-    return tmp_path / "data"
 
 
 def invoke(*args):

@@ -27,6 +27,8 @@ from optviz.mnist.dataset import MNISTData
 from optviz.mnist.models import build_model
 from optviz.surfaces.field import GridField
 
+from test_mnist_train import synthetic_digits
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -38,19 +40,10 @@ def shapes(model):
     return [tuple(p.shape) for p in model.parameters()]
 
 
-def digits(n: int, seed: int = 0):
-    """Synthetic digits: one random prototype per class plus noise; uint8 (n, 28, 28), labels (n,)."""
-    rng = np.random.default_rng(seed)
-    protos = np.random.default_rng(123).integers(0, 2, (10, 28, 28)) * 200
-    labels = rng.integers(0, 10, n)
-    images = np.clip(protos[labels] * 0.35 + rng.integers(0, 170, (n, 28, 28)), 0, 255).astype(np.uint8)
-    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.uint8))
-
-
 @pytest.fixture(scope="module")
 def data() -> MNISTData:
-    xtr, ytr = digits(456, 0)
-    xte, yte = digits(64, 1)
+    xtr, ytr = synthetic_digits(456, 0)
+    xte, yte = synthetic_digits(64, 1)
     return MNISTData.from_tensors(xtr, ytr, xte, yte, val_size=200)
 
 

@@ -11,25 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 from optviz.cli import main
-from optviz.mnist import sources
 from optviz.mnist import train as train_mod
 from optviz.mnist.results import RunDir
 
-from test_mnist_train import N_VAL, write_idx_dataset
+from test_mnist_train import N_VAL
 
 pytestmark = pytest.mark.usefixtures("isolated")  # tests/conftest.py: no network, private data folder
 
 SMALL = ["--val-size", str(N_VAL), "--batch-size", "32", "--snapshot-every", "4", "-q"]
-
-
-
-
-@pytest.fixture
-def data_dir(monkeypatch, tmp_path) -> Path:
-    """A data folder with verified synthetic MNIST files."""
-    src = write_idx_dataset(monkeypatch, tmp_path / "src")
-    sources.ensure_dataset("mnist", tmp_path / "data", source=src)
-    return tmp_path / "data"
 
 
 def invoke(*args):

@@ -41,13 +41,19 @@ N_TRAIN, N_VAL, N_TEST = 320, 64, 64  # 256 training images: 8 steps of 32 per e
 # ---------------------------------------------------------------- synthetic digits
 
 
-def synthetic_arrays(n: int, seed: int = 0):
+def synthetic_arrays(n: int, seed: int = 0, proto_seed: int = 123):
     """uint8 images (n, 28, 28): one random prototype per class, plus heavy noise; labels (n,)."""
     rng = np.random.default_rng(seed)
-    protos = np.random.default_rng(123).integers(0, 2, (10, 28, 28)) * 200
+    protos = np.random.default_rng(proto_seed).integers(0, 2, (10, 28, 28)) * 200
     labels = rng.integers(0, 10, n)
     images = np.clip(protos[labels] * 0.35 + rng.integers(0, 170, (n, 28, 28)), 0, 255).astype(np.uint8)
     return images, labels.astype(np.uint8)
+
+
+def synthetic_digits(n: int, seed: int = 0, proto_seed: int = 123):
+    """:func:`synthetic_arrays` as tensors, for ``MNISTData.from_tensors``."""
+    images, labels = synthetic_arrays(n, seed, proto_seed)
+    return torch.from_numpy(images), torch.from_numpy(labels)
 
 
 def synthetic_data(val_size: int = N_VAL) -> MNISTData:

@@ -19,9 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from optviz.errors import OptvizError
 from optviz.mnist.dataset import MNISTData
@@ -29,23 +27,16 @@ from optviz.study.results import merge, verdict
 from optviz.study.run import LocalExecutor, StudyDir, remaining_steps, run_study
 from optviz.study.spec import StudySpec
 
+from test_mnist_train import synthetic_digits
+
 N_TRAIN, N_VAL, N_TEST = 576, 64, 64   # 512 training images: 16 steps of 32 per epoch
 EPOCHS = 8
 SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "mnist"
 
 
-def synthetic(n: int, seed: int):
-    """uint8 digits (n, 28, 28): a random prototype per class plus heavy noise; labels (n,)."""
-    rng = np.random.default_rng(seed)
-    protos = np.random.default_rng(7).integers(0, 2, (10, 28, 28)) * 200
-    labels = rng.integers(0, 10, n)
-    images = np.clip(protos[labels] * 0.35 + rng.integers(0, 170, (n, 28, 28)), 0, 255).astype(np.uint8)
-    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.uint8))
-
-
 @pytest.fixture(scope="module")
 def data() -> MNISTData:
-    return MNISTData.from_tensors(*synthetic(N_TRAIN, 0), *synthetic(N_TEST, 1), val_size=N_VAL)
+    return MNISTData.from_tensors(*synthetic_digits(N_TRAIN, 0, proto_seed=7), *synthetic_digits(N_TEST, 1, proto_seed=7), val_size=N_VAL)
 
 
 def spec(**train) -> StudySpec:

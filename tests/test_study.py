@@ -18,7 +18,7 @@ from optviz.study.results import merge, verdict
 from optviz.study.run import StudyDir, StudyInterrupted, run_study
 from optviz.study.spec import StudySpec, grid_values, parse_grid, study_preset
 
-from test_mnist_train import N_VAL, synthetic_data, write_idx_dataset
+from test_mnist_train import N_VAL, synthetic_data
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
@@ -183,15 +183,6 @@ def test_a_folder_holds_one_study(data, tmp_path):
 
 
 # ---------------------------------------------------------------- the command line
-
-
-@pytest.fixture
-def data_dir(monkeypatch, tmp_path):
-    from optviz.mnist import sources
-
-    src = write_idx_dataset(monkeypatch, tmp_path / "src")
-    sources.ensure_dataset("mnist", tmp_path / "data", source=src)
-    return tmp_path / "data"
 
 
 def invoke(*args):

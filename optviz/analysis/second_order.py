@@ -38,7 +38,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InvalidValue, OptvizError
-from ..io import atomic_write
+from ..io import write_json
 from .hessian import hessian_memory
 
 __all__ = ["MethodTrace", "ComparisonResult", "compare_second_order", "parse_method", "DEFAULT_METHODS",
@@ -205,11 +205,7 @@ class ComparisonResult:
                    num_params=d["num_params"], seed=d["seed"], notes=list(d.get("notes", [])))
 
     def save(self, path) -> Path:
-        from .sharpness import _no_nan
-
-        with atomic_write(path) as fh:
-            json.dump(_no_nan(self.to_dict()), fh, indent=1, ensure_ascii=False)
-        return Path(path)
+        return write_json(path, self.to_dict(), indent=1)
 
     @classmethod
     def load(cls, path) -> "ComparisonResult":

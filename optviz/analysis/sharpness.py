@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import InvalidValue, OptvizError, UnknownName
-from ..io import atomic_write
+from ..io import write_json
 from .thresholds import PRECONDITIONED, Limit, stability_limit
 
 __all__ = ["SharpnessCurve", "SharpnessResult", "run_sharpness", "METHODS"]
@@ -135,9 +135,7 @@ class SharpnessResult:
                    replay_seconds=d.get("replay_seconds", 0.0), notes=list(d.get("notes", [])), key=d.get("key", ""))
 
     def save(self, path) -> Path:
-        with atomic_write(path) as fh:
-            json.dump(_no_nan(self.to_dict()), fh, indent=1, ensure_ascii=False)
-        return Path(path)
+        return write_json(path, self.to_dict(), indent=1)
 
     @classmethod
     def load(cls, path) -> Optional["SharpnessResult"]:
@@ -150,28 +148,6 @@ class SharpnessResult:
         out = cls.from_dict(d)
         out.from_cache = True
         return out
-
-
-def _no_nan(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _no_nan(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_no_nan(v) for v in obj]
-    return obj
-
-
-def _fingerprint(run) -> list:
-    """What identifies a run folder's snapshots: the config, and every snapshot file's name,
-    size and modification time (nothing is read but metadata)."""
-    parts = [json.dumps(run.config(), sort_keys=True, default=str)]
-    root = run.path / "snapshots"
-    for f in sorted(root.rglob("*")) if root.is_dir() else ():
-        if f.is_file():
-            st = f.stat()
-            parts.append([str(f.relative_to(root)), st.st_size, st.st_mtime_ns])
-    return parts
 
 
 def _pick(n: int, every: int, max_points: Optional[int]) -> np.ndarray:
@@ -226,7 +202,7 @@ def run_sharpness(run_dir, *, images: int = 2000, runs: Optional[Sequence[str]] 
             torch.set_num_threads(old)
     import torch
 
-    from ..landscape.grid import cache_key
+    from ..landscape.grid import cache_key, save_to_cache
     from ..mnist.dataset import MNISTData
     from ..mnist.models import build_model
     from ..mnist.results import RunDir, load_snapshots
@@ -242,7 +218,7 @@ def run_sharpness(run_dir, *, images: int = 2000, runs: Optional[Sequence[str]] 
         raise OptvizError(f"{str(run.path)!r} has no weight snapshots; train with --snapshot-every K (e.g. 50)")
     options = dict(images=int(images), runs=sorted(snaps), every=int(every), max_points=max_points, method=method,
                    max_iter=int(max_iter), tol=float(tol), precondition=bool(precondition))
-    key = cache_key(format=FORMAT, kind="sharpness", run=_fingerprint(run), **options)
+    key = cache_key(format=FORMAT, kind="sharpness", run=run.fingerprint(), **options)
     cache_file = run.path / "analysis" / f"sharpness-{key}.json"
     if cache:
         hit = SharpnessResult.load(cache_file)
@@ -307,10 +283,7 @@ def run_sharpness(run_dir, *, images: int = 2000, runs: Optional[Sequence[str]] 
             + (f"; limit {limit.rule} = {limit.value:,.4g}" if limit is not None else "; no stability limit")
             + f"  ({np.median(secs):.2f} s per eigenvalue)")
     if cache:
-        try:
-            result.save(cache_file)
-        except (OSError, OptvizError) as exc:
-            say(f"could not write the cache {cache_file}: {exc}")
+        save_to_cache(result, cache_file, say)
     return result
 
 

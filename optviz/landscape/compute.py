@@ -28,7 +28,6 @@ says how much of each path the plane does not show.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
@@ -36,7 +35,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import InvalidValue, OptvizError, UnknownName
-from .grid import (PlaneEvaluator, cache_key, estimate_memory, evaluate_weights, grid_axes, load_arrays, loss_grid, save_arrays)
+from .grid import (PlaneEvaluator, cache_key, estimate_memory, evaluate_weights, grid_axes, load_arrays, loss_grid, save_arrays,
+                   save_to_cache)
 
 __all__ = ["PLANES", "LandscapePath", "Landscape", "compute_landscape"]
 
@@ -259,19 +259,6 @@ def _check_options(plane: str, grid: int, subset: int, max_points: int, margin: 
         raise InvalidValue(f"margin must be between 0 and 10 (a fraction of the paths' span), got {margin!r}")
 
 
-def _fingerprint(run) -> list:
-    """What identifies the snapshots of a run folder: every snapshot file's name, size and
-    modification time, and the config (cheap: nothing is read but metadata)."""
-    parts = [json.dumps(run.config(), sort_keys=True, default=str)]
-    root = run.path / "snapshots"
-    if root.is_dir():
-        for f in sorted(root.rglob("*")):
-            if f.is_file():
-                st = f.stat()
-                parts.append([str(f.relative_to(root)), st.st_size, st.st_mtime_ns])
-    return parts
-
-
 def _thin(n: int, max_points: int) -> np.ndarray:
     """At most ``max_points`` indices of ``range(n)``: every k-th (one stride, so drawn points
     stay evenly spaced in training steps), and the last."""
@@ -428,7 +415,7 @@ def compute_landscape(run_dir, plane: str = "pca", grid: int = 51, subset: int =
         for t in data.val:
             h.update(t.contiguous().numpy().tobytes())
         options["data"] = h.hexdigest()
-    key = cache_key(format=FORMAT, run=_fingerprint(run), **options)
+    key = cache_key(format=FORMAT, run=run.fingerprint(), **options)
     folder = Path(cache_dir) if cache_dir is not None else run.path / "landscape"
     cache_file = folder / f"cache-{key}.npz"
     if cache:
@@ -531,10 +518,7 @@ def compute_landscape(run_dir, plane: str = "pca", grid: int = 51, subset: int =
                      x=xs, y=ys, loss=res.loss, acc=res.acc, subset=n_images, subset_seed=int(subset_seed),
                      paths=out, timings=timings, method=res.method, key=key, notes=notes, epochs=epochs)
     if cache:
-        try:
-            land.save(cache_file)
-        except (OSError, OptvizError) as exc:
-            say(f"could not write the cache {cache_file}: {exc}")
+        save_to_cache(land, cache_file, say)
     return land
 
 

@@ -492,6 +492,14 @@ def cache_key(**parts) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def save_to_cache(result, path, say: Callable[[str], None]) -> None:
+    """Best effort: ``result.save(path)``; a cache that cannot be written is said, not raised."""
+    try:
+        result.save(path)
+    except (OSError, OptvizError) as exc:
+        say(f"could not write the cache {path}: {exc}")
+
+
 def save_arrays(path, arrays: Dict[str, np.ndarray], meta: dict) -> Path:
     """Write ``arrays`` and a JSON ``meta`` to ``path`` (.npz), atomically."""
     path = Path(path)

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
 from ..errors import OptvizError
-from ..io import atomic_path, atomic_write
+from ..io import atomic_path, atomic_write, json_text, write_json
 from .snapshots import Snapshots, chunk_files
 
 __all__ = ["RUN_KIND", "RunDir", "check_run_folder", "Snapshots", "load_snapshots", "summary_rows",
@@ -83,27 +83,14 @@ def check_run_folder(path) -> Path:
     return path
 
 
-def _json_default(obj):
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+def provenance(kind: str, fmt: int) -> dict:
+    """The header of a folder's record: what it is, its format, when and by which versions."""
+    import torch
 
+    from .. import __version__
 
-def _clean(value):
-    """JSON has no NaN: non-finite floats become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _dumps(record: dict) -> str:
-    return json.dumps({k: _clean(v) for k, v in record.items()}, default=_json_default, ensure_ascii=False)
+    return {"kind": kind, "format": fmt, "created": datetime.datetime.now().isoformat(timespec="seconds"),
+            "versions": {"optviz": __version__, "torch": torch.__version__}}
 
 
 class RunDir:
@@ -128,6 +115,17 @@ class RunDir:
     def snapshot_dir(self, run: str) -> Path:
         return self.path / "snapshots" / run
 
+    def fingerprint(self) -> list:
+        """What identifies the folder's snapshots, for cache keys: the config, and every
+        snapshot file's name, size and modification time (cheap: only metadata is read)."""
+        parts = [json.dumps(self.config(), sort_keys=True, default=str)]
+        root = self.path / "snapshots"
+        for f in sorted(root.rglob("*")) if root.is_dir() else ():
+            if f.is_file():
+                st = f.stat()
+                parts.append([str(f.relative_to(root)), st.st_size, st.st_mtime_ns])
+        return parts
+
     # ---------------------------------------------------------------- create / open
     @classmethod
     def create(cls, path, config: dict) -> "RunDir":
@@ -139,14 +137,7 @@ class RunDir:
             raise OptvizError(f"cannot create run folder {str(path)!r}: {exc.strerror or exc}") from None
         run = cls(path)
         run.with_steps_csv = bool(config.get("steps_csv", True))
-        import torch
-
-        from .. import __version__ as optviz_version
-
-        header = {"kind": RUN_KIND, "format": FORMAT_VERSION,
-                  "created": datetime.datetime.now().isoformat(timespec="seconds"),
-                  "versions": {"optviz": optviz_version, "torch": torch.__version__}}
-        run._write_json(run.config_path, {**header, **config})
+        write_json(run.config_path, {**provenance(RUN_KIND, FORMAT_VERSION), **config})
         return run
 
     @classmethod
@@ -174,18 +165,13 @@ class RunDir:
         return json.loads(self.config_path.read_text())
 
     def update_config(self, **fields) -> None:
-        self._write_json(self.config_path, {**self.config(), **fields})
-
-    def _write_json(self, path: Path, obj) -> None:
-        with atomic_write(path, encoding="utf-8") as fh:
-            json.dump(_clean_tree(obj), fh, indent=2, default=_json_default, ensure_ascii=False)
-            fh.write("\n")
+        write_json(self.config_path, {**self.config(), **fields})
 
     # ---------------------------------------------------------------- state
     def write_state(self, state: dict) -> None:
         """Write ``state`` (the runs' status), keeping the recorded wall-clock time."""
         kept = {k: v for k, v in self.read_state().items() if k == "wall_clock"}
-        self._write_json(self.state_path, {**state, **kept})
+        write_json(self.state_path, {**state, **kept})
 
     def read_state(self) -> dict:
         try:
@@ -198,7 +184,7 @@ class RunDir:
         """Add one command's wall-clock seconds to ``state.json``'s ``wall_clock``."""
         state = self.read_state()
         state["wall_clock"] = float(state.get("wall_clock") or 0.0) + float(seconds)
-        self._write_json(self.state_path, state)
+        write_json(self.state_path, state)
 
     # ---------------------------------------------------------------- metrics
     def append(self, records: Iterable[dict]) -> None:
@@ -207,7 +193,7 @@ class RunDir:
         if not records:
             return
         with open(self.metrics_path, "a", encoding="utf-8") as fh:
-            fh.writelines(_dumps(r) + "\n" for r in records)
+            fh.writelines(json_text(r) + "\n" for r in records)
         self._append_csv(records)
 
     def _append_csv(self, records: List[dict]) -> None:
@@ -254,7 +240,7 @@ class RunDir:
         the CSV files from them (they are derived from metrics.jsonl)."""
         kept = [r for r in self.records() if keep(r)]
         with atomic_write(self.metrics_path, encoding="utf-8") as fh:
-            fh.writelines(_dumps(r) + "\n" for r in kept)
+            fh.writelines(json_text(r) + "\n" for r in kept)
         epochs = ([_csv_value(r.get(c)) for c in EPOCH_COLUMNS] for r in kept if r.get("kind") == "epoch")
         tables = [(self.epochs_csv, EPOCH_COLUMNS, epochs)]
         if self.with_steps_csv:
@@ -292,7 +278,7 @@ class RunDir:
 
     # ---------------------------------------------------------------- snapshots
     def write_snapshot_meta(self, run: str, meta: dict) -> None:
-        self._write_json(self.snapshot_dir(run) / "meta.json", meta)
+        write_json(self.snapshot_dir(run) / "meta.json", meta)
 
     def snapshot_files(self, run: str) -> List[Path]:
         return chunk_files(self.snapshot_dir(run))
@@ -359,14 +345,6 @@ def _check_config(config: dict, path: Path) -> None:
         bad("it has no settings or no runs")
 
 
-def _clean_tree(obj):
-    if isinstance(obj, dict):
-        return {k: _clean_tree(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean_tree(v) for v in obj]
-    return _clean(obj)
-
-
 def _csv_value(value):
     return "" if value is None else value
 
@@ -391,7 +369,8 @@ def _step_rows(records: List[dict]):
 # ==================================================================== summary table
 
 
-def _mean_std(values: List[float]):
+def mean_std(values: Iterable[Optional[float]]):
+    """Mean and sample standard deviation of the finite values (``None, None`` if none)."""
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
         return None, None
@@ -438,7 +417,7 @@ def summary_rows(records: List[dict], config: dict, state: Optional[dict] = None
         rows.append({
             "entry": entry["key"], "label": entry["label"], "optimizer": entry["optimizer"],
             "backend": entry["backend"], "seeds": [r["seed"] for r in runs], "values": per_seed,
-            **{k: _mean_std(v) for k, v in per_seed.items()},
+            **{k: mean_std(v) for k, v in per_seed.items()},
             "status": _status_text(statuses, config),
         })
     return rows

@@ -201,24 +201,25 @@ def _donate(old: Any, new: Any) -> Any:
 # Both return the scalars that ops.hoist collected as extra outputs, which makes
 # inductor compute each once (see ops.hoist); the callers drop them.
 
-def _update_fn(tx, grads, state, params, donate):
+def _hoisted_update(tx, grads, state, params):
     hoisted = ops.begin_hoisting()
     try:
         updates, new_state = tx.update(grads, state, params)
     finally:
         ops.end_hoisting()
-    return (updates, (_donate(state, new_state) if donate else new_state)), tuple(hoisted)
+    return updates, new_state, tuple(hoisted)
+
+
+def _update_fn(tx, grads, state, params, donate):
+    updates, new_state, hoisted = _hoisted_update(tx, grads, state, params)
+    return (updates, (_donate(state, new_state) if donate else new_state)), hoisted
 
 
 def _step_fn(tx, params, grads, state, scale):
-    hoisted = ops.begin_hoisting()
-    try:
-        updates, new_state = tx.update(grads, state, params)
-    finally:
-        ops.end_hoisting()
+    updates, new_state, hoisted = _hoisted_update(tx, grads, state, params)
     for p, u in zip(tree_leaves(params), tree_leaves(updates)):
         p.add_(u if scale is None else u * scale)
-    return _donate(state, new_state), tuple(hoisted)
+    return _donate(state, new_state), hoisted
 
 
 _SHARED: Dict[Tuple[str, Hashable], Callable] = {}

@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..errors import OptvizError
 from ..io import atomic_write
+from ..mnist.results import mean_std
 
 __all__ = ["merge", "load_runs", "verdict", "Verdict", "setting_table", "ROBUST_PP"]
 
@@ -154,15 +155,6 @@ class Verdict:
     settings: List[SettingStats]
 
 
-def _mean_std(values) -> Tuple[Optional[float], Optional[float]]:
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    if not vals:
-        return None, None
-    m = sum(vals) / len(vals)
-    s = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-    return m, s
-
-
 def setting_table(runs: List[dict]) -> List[SettingStats]:
     """Per setting (in study order): its seeds' outcomes aggregated."""
     order: List[str] = []
@@ -178,8 +170,8 @@ def setting_table(runs: List[dict]) -> List[SettingStats]:
         out.append(SettingStats(
             key=key, optimizer=first["optimizer"], base=first["base"], point=first["point"], default=first["default"],
             seeds=len(rs), done=sum(r["status"] == "done" for r in rs), diverged=sum(r["status"] == "diverged" for r in rs),
-            val=_mean_std([r["final_val_acc"] for r in rs if r["status"] == "done"]),
-            test=_mean_std([r["test_acc"] for r in rs if r["status"] == "done"]), runs=rs))
+            val=mean_std([r["final_val_acc"] for r in rs if r["status"] == "done"]),
+            test=mean_std([r["test_acc"] for r in rs if r["status"] == "done"]), runs=rs))
     return out
 
 

@@ -17,14 +17,13 @@ finished epoch of every run.
 """
 from __future__ import annotations
 
-import datetime
 import json
 import time
 from pathlib import Path
 from typing import Callable, List, Optional
 
 from ..errors import OptvizError
-from ..io import atomic_write
+from ..io import write_json
 from .spec import Shard, StudySpec, check_same
 
 __all__ = ["STUDY_KIND", "StudyDir", "run_shard", "LocalExecutor", "run_study", "StudyInterrupted",
@@ -67,8 +66,6 @@ class StudyDir:
     @classmethod
     def create(cls, path, spec: StudySpec) -> "StudyDir":
         """The folder for ``spec``: new, or the same study again (to resume it)."""
-        from .. import __version__
-
         path = Path(path)
         study = cls(path)
         if path.exists() and not path.is_dir():
@@ -83,15 +80,11 @@ class StudyDir:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OptvizError(f"cannot create study folder {str(path)!r}: {exc.strerror or exc}") from None
-        import torch
+        from ..mnist.results import provenance
 
-        record = {"kind": STUDY_KIND, "format": FORMAT, "created": datetime.datetime.now().isoformat(timespec="seconds"),
-                  "versions": {"optviz": __version__, "torch": torch.__version__},
-                  "spec": spec.to_dict(), "settings": [s.to_dict() for s in spec.settings()],
-                  "shards": [s.to_dict() for s in spec.shards()]}
-        with atomic_write(study.spec_path, encoding="utf-8") as fh:
-            json.dump(record, fh, indent=2)
-            fh.write("\n")
+        write_json(study.spec_path, {**provenance(STUDY_KIND, FORMAT), "spec": spec.to_dict(),
+                                     "settings": [s.to_dict() for s in spec.settings()],
+                                     "shards": [s.to_dict() for s in spec.shards()]})
         return study
 
     @classmethod
@@ -302,5 +295,4 @@ def _note_time(study: StudyDir, seconds: float) -> None:
         timing = {}
     timing["wall_clock"] = float(timing.get("wall_clock", 0.0)) + seconds
     timing.setdefault("sessions", []).append(round(seconds, 3))
-    with atomic_write(path, encoding="utf-8") as fh:
-        json.dump(timing, fh, indent=2)
+    write_json(path, timing)
