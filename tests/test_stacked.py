@@ -183,6 +183,47 @@ def test_a_diverging_member_leaves_the_others_as_without_it(data, tmp_path):
     assert_same_losses(tmp_path / "without", tmp_path / "with", 1e-11)   # adam's and momentum's, bit for bit-ish
 
 
+# ---------------------------------------------------------------- another device (--device cuda)
+
+
+def fake_gpu():
+    """A stand-in for a GPU on any machine: torch's fake tensors on "cuda" hold no data but
+    refuse to mix devices in one operation, as a real GPU does."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    return FakeTensorMode(allow_non_fake_inputs=True)
+
+
+def test_the_divergence_check_takes_losses_from_the_training_device():
+    scan = DivergenceRule(patience=2).scanner(torch.tensor([2.3, 2.3]))
+    with fake_gpu():
+        first = scan(torch.ones(3, 2, device="cuda"))   # the losses of three steps, on the GPU
+    assert first.device.type == "cpu" and first.shape == (2,)
+
+
+def test_a_stack_on_the_gpu_hands_its_results_to_the_cpu(data):
+    """Evaluations and snapshots of a stack on the GPU come back to the CPU (where the records
+    are written), and a frozen member's mask is where the gradients are."""
+    c = config(seeds=[0, 1], device="cuda")
+    with fake_gpu():
+        trainer = train_mod._StackedTrainer(c, None, data, None, False, None)
+        runs = []
+        for spec in c.runs():
+            run = train_mod._Trainer.build(trainer, spec)
+            run.model = build_model(c.model, seed=spec.seed)  # on the CPU: the stack copies it to the GPU
+            runs.append(run)
+        stack = train_mod._Stack(trainer, runs, runs)
+        assert stack.net.params[0].device.type == "cuda"
+        loss, acc = trainer._eval_all(stack, trainer.val_x, trainer.val_y)
+        weights, val = trainer._snapshot(stack)
+        stack.freeze(1, 0)
+        grads = [torch.ones_like(p).view(2, 2, -1) for p in stack.net.params]
+        stack.zero_frozen_grads(grads)
+    assert [t.device.type for t in (loss, acc, weights, val)] == ["cpu"] * 4
+    assert weights.shape == (2, 2, 101770) and weights.dtype == torch.float32
+    assert grads[0].device.type == "cuda"
+
+
 # ---------------------------------------------------------------- memory, interrupts, snapshots
 
 

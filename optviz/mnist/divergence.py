@@ -50,15 +50,17 @@ class DivergenceRule:
 
     def scanner(self, reference: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """A function ``scan(losses) -> first`` for runs with initial losses ``reference (M,)``:
-        ``losses (n, M)`` are the next ``n`` steps' minibatch losses; ``first (M,)`` is, per run,
-        the index in this chunk where it diverged, or -1. The scanner remembers each run's
-        streak of high losses across chunks."""
-        threshold = self.factor * reference.to(torch.float64)
+        ``losses (n, M)`` are the next ``n`` steps' minibatch losses, on any device; ``first (M,)``
+        is, per run, the index in this chunk where it diverged, or -1, on the CPU. The scanner
+        remembers each run's streak of high losses across chunks."""
+        threshold = self.factor * reference.to("cpu", torch.float64)
         streak = torch.zeros_like(threshold, dtype=torch.int64)
 
         def scan(losses: torch.Tensor) -> torch.Tensor:
             nonlocal streak
-            losses = losses.to(torch.float64).reshape(len(losses), -1)
+            # the check runs on the CPU: its caller reads the answer at once, so the losses
+            # cross over once per check whatever the training device
+            losses = losses.detach().to("cpu", torch.float64).reshape(len(losses), -1)
             n = len(losses)
             first = torch.full_like(streak, -1)
             if n == 0:

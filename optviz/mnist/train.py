@@ -583,7 +583,8 @@ class _SequentialTrainer(_Trainer):
         c = self.config
         n_batches = self.steps_per_epoch
         clip_norm, clip_value = run.spec.entry.clip_norm, run.spec.entry.clip_value
-        norms = torch.full((n_batches,), math.nan, dtype=torch.float64) if clip_norm is not None else None
+        norms = torch.full((n_batches,), math.nan, dtype=torch.float64, device=self.device) \
+            if clip_norm is not None else None
         res = _EpochSteps(losses=None, lrs=[], norms=norms)
         step_losses = []  # detached 0-d tensors: no sync per step; one stack per epoch
         pending = []      # (step, weights, val) of snapshots whose batch loss is the next step's
@@ -691,9 +692,10 @@ def _snaps_with_losses(pending, losses) -> list:
 
 
 def _stack(tensors: list, dtype):
+    """Per-step tensors (losses, on the training device) as one tensor on the CPU: one copy per epoch."""
     import torch
 
-    return torch.stack(tensors) if tensors else torch.empty(0, dtype=dtype)
+    return torch.stack(tensors).cpu() if tensors else torch.empty(0, dtype=dtype)
 
 
 # ====================================================================== stacked
@@ -753,7 +755,8 @@ class _Stack:
             steps = {self.cells[(s, j)].step for (s, j) in self.cells if g.first <= j < g.first + g.size}
             if len(steps) == 1:
                 g.step = steps.pop()
-        self.frozen = torch.zeros(len(seeds), len(entries), dtype=torch.bool)
+        self.frozen = torch.zeros(len(seeds), len(entries), dtype=torch.bool)  # on the CPU: read by Python
+        self.live: Optional[torch.Tensor] = None  # (S, R, 1) 0 for a frozen member, 1 else; on the device
         for s in range(len(seeds)):
             for j in range(len(entries)):
                 if (s, j) not in self.cells:
@@ -767,11 +770,24 @@ class _Stack:
         import torch
 
         self.frozen[s, j] = True
+        self.live = (~self.frozen).to(self.net.params[0])[..., None]  # built here, not at every step
         with torch.no_grad():
             for p in self.net.params:
                 p[s, j].zero_()
         g = self.group_of(j)
         g.zero_member(s, j - g.first)
+
+    def zero_frozen_grads(self, grads: List[Any]) -> None:
+        """Zero the gradients ``(S, R, n)`` of the frozen members, so their updates stay zero."""
+        if self.live is not None:
+            for g in grads:
+                g.mul_(self.live)
+
+    def weights(self):
+        """Every member's weights, ``(S, R, P)`` float32 on the CPU: what a snapshot stores."""
+        import torch
+
+        return self.net.member_vectors().to("cpu", torch.float32)
 
     def member_checkpoint(self, s: int, j: int) -> Tuple[dict, dict]:
         from ..optim import registry
@@ -843,7 +859,7 @@ class _StackedTrainer(_Trainer):
                      "use fewer settings or seeds, or optviz tune, which splits a study into stacks that fit")
 
     def _eval_all(self, stack: _Stack, x, y, k: Optional[int] = None):
-        """``(loss, acc)``, each ``(S, R)`` float64, of every member on ``(x[:k], y[:k])``."""
+        """``(loss, acc)``, each ``(S, R)`` float64 on the CPU, of every member on ``(x[:k], y[:k])``."""
         import torch
         import torch.nn.functional as F
 
@@ -852,8 +868,8 @@ class _StackedTrainer(_Trainer):
         if k is not None:
             x, y = x[:k], y[:k]
         S, R = stack.net.S, stack.net.R
-        total = torch.zeros(S, R, dtype=torch.float64)
-        correct = torch.zeros(S, R, dtype=torch.int64)
+        total = torch.zeros(S, R, dtype=torch.float64, device=x.device)
+        correct = torch.zeros(S, R, dtype=torch.int64, device=x.device)
         bs = eval_chunk(S * R, self.config.eval_batch_size)  # bounded activation memory
         with torch.inference_mode():
             for start in range(0, len(x), bs):
@@ -864,16 +880,16 @@ class _StackedTrainer(_Trainer):
                     .view(S, R, -1).double().sum(-1)
                 correct += (out.argmax(-1) == yb).sum(-1)
         n = max(len(x), 1)
-        return total / n, correct.double() / n
+        return (total / n).cpu(), (correct.double() / n).cpu()
 
     def initial(self, runs: List[_Run]) -> None:
         stack = self._stack_for(runs)
         loss, acc = self._eval_all(stack, self.val_x, self.val_y)
         names, shapes = stack.net.names, stack.net.shapes
-        vectors = stack.net.member_vectors() if self.policy.active else None
+        vectors = stack.weights() if self.policy.active else None
         for (s, j), run in stack.cells.items():
             if self.policy.active:
-                self.write_origin(run, vectors[s, j].float().numpy(), names, shapes)
+                self.write_origin(run, vectors[s, j].numpy(), names, shapes)
             lr = self.lr_values(run, 0, 1)[0]
             self.record_initial(run, float(loss[s, j]), float(acc[s, j]), lr)
 
@@ -910,7 +926,7 @@ class _StackedTrainer(_Trainer):
         orders = torch.stack([dataset.batch_order(len(self.train_x), seed, epoch) for seed in stack.seeds])
         orders = orders.to(self.train_x.device)
         clipped = any(g.clip_norm is not None for g in groups)
-        norms = torch.full((n_batches, S, R), math.nan, dtype=torch.float64) if clipped else None
+        norms = torch.full((n_batches, S, R), math.nan, dtype=torch.float64, device=self.device) if clipped else None
         views = net.flat_views()
         step_losses = []           # (S, R) per step
         snaps = []                 # (step, i or None, vectors (S, R, P), val (S, R))
@@ -963,10 +979,7 @@ class _StackedTrainer(_Trainer):
                     for x, original in saved:
                         x.copy_(original)
                     grads = [p.grad.view(S, R, -1) for p in net.params]
-                    if stack.frozen.any():
-                        mask = (~stack.frozen).to(grads[0].dtype)[..., None]
-                        for g in grads:
-                            g.mul_(mask)
+                    stack.zero_frozen_grads(grads)
                     fb_time += time.perf_counter() - t0
                     for k, g in enumerate(groups):
                         t1 = time.perf_counter()
@@ -1004,26 +1017,23 @@ class _StackedTrainer(_Trainer):
         S, R = stack.net.S, stack.net.R
         chunk = torch.stack(step_losses[checked:done]).reshape(done - checked, S * R)
         first = scan(chunk).view(S, R)
-        for s in range(S):
-            for j in range(R):
-                if (s, j) in stack.cells and not stack.frozen[s, j] and first[s, j] >= 0:
-                    diverged[(s, j)] = checked + int(first[s, j])
-                    stack.freeze(s, j)
+        for s, j in ((first >= 0) & ~stack.frozen).nonzero().tolist():  # stand-ins are frozen from the start
+            diverged[(s, j)] = checked + int(first[s, j])
+            stack.freeze(s, j)
 
     def _snapshot(self, stack: _Stack):
         k = min(self.config.snapshot_val_size, len(self.val_x))
         val = self._eval_all(stack, self.val_x, self.val_y, k)[0] if k else None
-        return stack.net.member_vectors().float(), val
+        return stack.weights(), val
 
     def _record(self, stack: _Stack, epoch: int, step_losses, norms, snaps, evals, diverged, fb_time, group_time,
                 elapsed, snap_end: bool, partial: bool = False) -> None:
         """Per member: its losses, learning rates, norms, snapshots, evaluations and time; then
         the epoch's validation of all members at once, and each member's records."""
-        import torch
-
         S, R = stack.net.S, stack.net.R
         n = len(step_losses)
-        losses = torch.stack(step_losses) if n else torch.empty(0, S, R)
+        losses = _stack(step_losses, self.dtype).reshape(n, S, R)
+        norms = norms.cpu() if norms is not None else None
         if snap_end and not partial:
             snaps.append((stack.cells[next(iter(stack.cells))].step + n, None, *self._snapshot(stack)))
         val = None
