@@ -15,7 +15,7 @@ from typing import List, Optional
 
 from .errors import InvalidValue
 
-__all__ = ["check_device", "available_devices", "DEVICE_TYPES"]
+__all__ = ["check_device", "parse_device", "available_devices", "DEVICE_TYPES"]
 
 #: The device types a user can name (torch knows more: meta, xla, ... are not for training here).
 DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
@@ -59,29 +59,40 @@ def available_devices() -> List[str]:
     return out
 
 
-def check_device(text: Optional[str]):
+def _here() -> str:
+    """The devices here, for an error message (counted only when one is raised)."""
+    return ", ".join(available_devices())
+
+
+def parse_device(text: Optional[str]):
     """``text`` (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; None means cpu) as a
-    ``torch.device`` that exists on this machine, or :class:`InvalidValue`."""
+    ``torch.device`` of a type that can train, whether or not this machine has one (a
+    study's shards may run elsewhere), or :class:`InvalidValue`."""
     import torch
 
     if text is None:
         return torch.device("cpu")
     if not isinstance(text, (str, torch.device)):
         raise InvalidValue(f"a device is a name such as cpu or cuda, got {text!r}")
-    name = str(text).strip().lower()
-    here = ", ".join(available_devices())
     try:
-        device = torch.device(name)
+        device = torch.device(str(text).strip().lower())
     except (RuntimeError, ValueError):
-        raise InvalidValue(f"unknown device {str(text)!r}; devices here: {here}") from None
+        raise InvalidValue(f"unknown device {str(text)!r}; devices here: {_here()}") from None
     if device.type not in DEVICE_TYPES:
-        raise InvalidValue(f"device type {device.type!r} cannot run training; devices here: {here}")
+        raise InvalidValue(f"device type {device.type!r} cannot run training; devices here: {_here()}")
+    if device.type == "cpu" and device.index not in (None, 0):
+        raise InvalidValue(f"device {str(text)!r} does not exist; devices here: {_here()}")
+    return device
+
+
+def check_device(text: Optional[str]):
+    """:func:`parse_device`, and the device exists on this machine; else :class:`InvalidValue`."""
+    device = parse_device(text)
     n = _count(device.type)
     if n == 0:
-        raise InvalidValue(f"device {str(text)!r} is not available: {_why_absent(device.type)}; devices here: {here}")
-    if device.index is not None and device.index >= n and device.type != "cpu":
+        raise InvalidValue(f"device {str(text)!r} is not available: {_why_absent(device.type)}; "
+                           f"devices here: {_here()}")
+    if device.index is not None and device.index >= n:
         raise InvalidValue(f"device {str(text)!r} does not exist: this machine has {n} {device.type} "
-                           f"device{'s' if n != 1 else ''}; devices here: {here}")
-    if device.type == "cpu" and device.index not in (None, 0):
-        raise InvalidValue(f"device {str(text)!r} does not exist; devices here: {here}")
+                           f"device{'s' if n != 1 else ''}; devices here: {_here()}")
     return device
