@@ -159,6 +159,29 @@ def test_entries_seeds_and_validation():
             TrainConfig(**kw).validate()
 
 
+def test_the_device_is_checked_wherever_a_comparison_starts(data, tmp_path):
+    """train(), resume() and a study refuse a device that cannot be there in one line, before any
+    data are read; a study checks only the name (a Ray driver may have no GPU, its workers may)."""
+    from optviz.study.spec import StudySpec
+
+    with pytest.raises(InvalidValue, match="unknown device 'gpu'"):
+        TrainConfig(device="gpu").validate()
+    with pytest.raises(InvalidValue, match="unknown device 'gpu'"):
+        train(TrainConfig(device="gpu", data_dir=str(tmp_path / "no-data")), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    assert TrainConfig(device=" CPU ").validate().device == "cpu"
+    with pytest.raises(InvalidValue, match="unknown device 'gpu'"):
+        StudySpec(optimizers=["sgd"], train={"device": "gpu"}).validate()
+    StudySpec(optimizers=["sgd"], train={"device": "cuda:99"}).validate()   # its shards check where they run
+    with pytest.raises(InvalidValue, match="'cuda:99' is not available|'cuda:99' does not exist"):
+        TrainConfig(device="cuda:99").validate()
+    train(TrainConfig(optimizers=["sgd"], epochs=1, val_size=N_VAL, snapshots="none"), tmp_path / "moved",
+          data=data)
+    RunDir.open(tmp_path / "moved").update_config(device="cuda:99")   # trained on a GPU machine
+    with pytest.raises(InvalidValue, match="'cuda:99'"):
+        resume(tmp_path / "moved", data=data)
+
+
 def test_schedules():
     for kind in ("cosine", "step", "warmup_cosine", "one_cycle"):
         f = make_schedule(kind, 0.1, 3, 10)

@@ -69,8 +69,12 @@ class TrainConfig:
     preset: Optional[str] = None  # the preset this came from (for the record)
 
     # ------------------------------------------------------------------ checking
-    def validate(self) -> "TrainConfig":
-        """Check every field; raise :class:`OptvizError` naming the bad one. Returns ``self``."""
+    def validate(self, device_here: bool = True) -> "TrainConfig":
+        """Check every field; raise :class:`OptvizError` naming the bad one. Returns ``self``.
+
+        ``device`` must name a device of this machine; with ``device_here=False`` only its
+        name is checked (a study's driver: its shards may train on other machines)."""
+        from ..devices import check_device, parse_device
         from .models import MODELS
         from .sources import DATASETS
 
@@ -102,6 +106,7 @@ class TrainConfig:
             raise UnknownName("schedule", self.schedule, SCHEDULE_KINDS)
         if self.dtype not in DTYPES:
             raise UnknownName("dtype", self.dtype, DTYPES)
+        self.device = str((check_device if device_here else parse_device)(self.device))  # " CUDA" -> "cuda"
         for name in ("clip_norm", "weight_decay"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, (int, float)) or not math.isfinite(value)

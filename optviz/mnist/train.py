@@ -1152,9 +1152,12 @@ def resume(run_dir, *, epochs: Optional[int] = None, data=None, data_dir=None,
     stopped. Diverged and finished runs are kept as they are. ``data_dir`` overrides
     where the data are read from (the same files, on another machine).
     """
+    from ..devices import check_device
+
     started = time.perf_counter()
     out = RunDir.open(run_dir)
     saved = out.config()
+    check_device(saved.get("device", "cpu"))  # a run moved to a machine without its device: one line
     try:
         config = TrainConfig.from_dict(saved).validate()
     except (TypeError, OptvizError) as exc:

@@ -170,7 +170,9 @@ class StudySpec:
             raise InvalidValue(f"max runs per shard must be an integer >= 1, got {self.max_shard_runs!r}")
         for key, text in self.grid.items():
             grid_values(text)
-        self.base_config().validate()
+        # the device's name only: with the Ray executor the driver may have no GPU while its
+        # workers do; each shard's train() checks that the device exists where it runs
+        self.base_config().validate(device_here=False)
         self.settings()
         return self
 
