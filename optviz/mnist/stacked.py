@@ -49,7 +49,7 @@ from ..optim.ops import donate_state, end_donation
 from ..optim.state import leaf_paths, map_leaves, short_names
 
 __all__ = ["StackedNetwork", "OptimizerGroup", "group_key", "unsupported_reason", "make_groups",
-           "state_buffers"]
+           "state_buffers", "bytes_per_run"]
 
 
 # ====================================================================== batched layers
@@ -257,9 +257,10 @@ def group_key(entry) -> tuple:
     return (entry.optimizer, entry.clip_norm, entry.clip_value, fixed)
 
 
-def state_buffers(entry) -> int:
-    """How many parameter-sized buffers the optimizer of ``entry`` keeps (for memory estimates)."""
-    tx = registry.create(entry.optimizer, **entry.hyper)
+def state_buffers(optimizer: str, hyper: dict) -> int:
+    """How many parameter-sized buffers the optimizer ``optimizer`` (a registry name) with the
+    hyperparameters ``hyper`` keeps (for memory estimates)."""
+    tx = registry.create(optimizer, **hyper)
     state = tx.init([torch.zeros(1)])
     count = []
     map_leaves(state, lambda path, v, per_param: count.append(1) if per_param else None)
@@ -485,6 +486,19 @@ def bytes_per_member(model: nn.Module, input_shape, batch: int, eval_images: int
             h = layer(h)
             acts += h.numel()
     return int(itemsize * (P * (3 + buffers) + acts * (3 * batch + eval_images)))
+
+
+def bytes_per_run(model: str, settings: Sequence, batch_size: int, eval_batch_size: int, n_runs: int,
+                  itemsize: int, input_shape=(1, 28, 28)) -> int:
+    """About how many bytes each run of a stack of ``n_runs`` needs (:func:`bytes_per_member`),
+    for the model named ``model`` and the optimizer that keeps the most buffers among
+    ``settings`` (anything with ``optimizer`` and ``hyper``: entries of a comparison, settings
+    of a study)."""
+    from .models import build_model
+
+    buffers = max(state_buffers(s.optimizer, s.hyper) for s in settings)
+    return bytes_per_member(build_model(model), input_shape, batch_size, eval_chunk(n_runs, eval_batch_size),
+                            buffers, itemsize)
 
 
 def eval_chunk(members: int, eval_batch_size: int) -> int:

@@ -847,14 +847,11 @@ class _StackedTrainer(_Trainer):
     def check_memory(self, n_runs: int) -> None:
         """Refuse, before any work, a comparison whose stack would not fit in memory."""
         from ..memory import check_memory
-        from .models import build_model
-        from .stacked import bytes_per_member, eval_chunk, state_buffers
+        from .stacked import bytes_per_run
 
         c = self.config
-        model = build_model(c.model)
-        buffers = max(state_buffers(e) for e in c.entries())
-        per = bytes_per_member(model, tuple(self.train_x.shape[1:]), c.batch_size,
-                               eval_chunk(n_runs, c.eval_batch_size), buffers, self.dtype.itemsize)
+        per = bytes_per_run(c.model, c.entries(), c.batch_size, c.eval_batch_size, n_runs, self.dtype.itemsize,
+                            tuple(self.train_x.shape[1:]))
         check_memory(per * n_runs, f"training {n_runs:,} runs as one stacked model",
                      "use fewer settings or seeds, or optviz tune, which splits a study into stacks that fit")
 

@@ -251,15 +251,11 @@ class StudySpec:
         import torch
 
         from ..memory import default_memory_budget
-        from ..mnist.models import build_model
-        from ..mnist.stacked import bytes_per_member, eval_chunk
+        from ..mnist.stacked import bytes_per_run
 
         config = self.base_config()
-        buffers = max(_buffers(s) for s in self.settings())
-        itemsize = getattr(torch, config.dtype).itemsize
-        n = self.max_shard_runs
-        per_run = bytes_per_member(build_model(config.model), (1, 28, 28), config.batch_size,
-                                   eval_chunk(n, config.eval_batch_size), buffers, itemsize)
+        per_run = bytes_per_run(config.model, self.settings(), config.batch_size, config.eval_batch_size,
+                                self.max_shard_runs, getattr(torch, config.dtype).itemsize)
         return max(1, int(default_memory_budget() // max(per_run, 1)))
 
     def num_runs(self) -> int:
@@ -272,13 +268,6 @@ class StudySpec:
     def from_dict(cls, d: dict) -> "StudySpec":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
-
-
-def _buffers(setting: Setting) -> int:
-    from ..mnist.config import Entry
-    from ..mnist.stacked import state_buffers
-
-    return state_buffers(Entry(setting.key, setting.spec, setting.optimizer, setting.hyper, None, None, "optviz", ""))
 
 
 def _product(lists):
