@@ -27,7 +27,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..io import atomic_path
-from .results import RunDir, summary_markdown, summary_rows
+from .results import RunDir, write_summary_table
 
 __all__ = ["curves_figure", "step_loss_figure", "write_report", "FIGURES"]
 
@@ -287,9 +287,8 @@ def write_report(run_dir, style: str = "paper", figures: bool = True) -> Dict[st
     run = RunDir.open(run_dir)
     config = run.config()
     records = run.records()
-    state = run.read_state()
-    rows = summary_rows(records, config, state)
-    paths = {"summary": run.write_summary(summary_markdown(rows, config, state))}
+    write_summary_table(run, records)
+    paths = {"summary": run.summary_path}
     if not figures or not any(r.get("kind") == "epoch" for r in records):
         return paths
     run.figures_dir.mkdir(exist_ok=True)

@@ -47,14 +47,14 @@ import math
 import os
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import OptvizError
 from ..io import atomic_path, atomic_write, json_text, write_json
 from .snapshots import Snapshots, chunk_files
 
 __all__ = ["RUN_KIND", "RunDir", "check_run_folder", "Snapshots", "load_snapshots", "summary_rows",
-           "summary_markdown", "EPOCH_COLUMNS", "STEP_COLUMNS", "disk_usage"]
+           "summary_markdown", "write_summary_table", "EPOCH_COLUMNS", "STEP_COLUMNS", "disk_usage"]
 
 RUN_KIND = "optviz-mnist-run"
 FORMAT_VERSION = 1
@@ -476,6 +476,16 @@ def summary_markdown(rows: List[dict], config: dict, state: Optional[dict] = Non
             r["label"], _pct(r["final"]), _pct(r["best"]), _num(r["best_epoch"], integer=True),
             _pct(r["test"]), _num(r["time"], "{:.0f}" if (r["time"][0] or 0) >= 100 else "{:.1f}"), r["status"]]) + " |")
     return head + "\n".join(lines) + "\n"
+
+
+def write_summary_table(run: RunDir, records: Optional[List[dict]] = None) -> Tuple[List[dict], str]:
+    """Write ``summary.md`` of ``run`` from its saved records (or ``records``, already read);
+    returns the table's rows (:func:`summary_rows`) and its Markdown."""
+    config, state = run.config(), run.read_state()
+    rows = summary_rows(run.records() if records is None else records, config, state)
+    markdown = summary_markdown(rows, config, state)
+    run.write_summary(markdown)
+    return rows, markdown
 
 
 def _time_note(config: dict, state: Optional[dict]) -> str:

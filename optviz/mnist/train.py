@@ -53,7 +53,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..errors import InvalidValue, OptvizError
 from .config import (DTYPES, SCHEDULE_KINDS, Entry, RunSpec, TrainConfig, _positive_int, make_schedule,  # noqa: F401 (re-exported)
                      parse_seeds)
-from .results import RunDir, summary_markdown, summary_rows
+from .results import RunDir, write_summary_table
 
 __all__ = ["TrainConfig", "Entry", "RunSpec", "RunResult", "TrainingInterrupted", "SCHEDULE_KINDS",
            "parse_seeds", "make_schedule", "train", "resume", "evaluate", "epoch_batches", "choose_trainer"]
@@ -376,7 +376,7 @@ class _Trainer:
                               "epoch": max((r.epoch for r in runs), default=0), "step": None,
                               "message": "stopped by Ctrl-C"}])
             self.out.write_state(self.state(runs, "interrupted"))
-            _write_summary(self.out)
+            write_summary_table(self.out)
             raise TrainingInterrupted(self.out.path) from None
         finally:
             self.bar.close()
@@ -1086,17 +1086,8 @@ def _config_record(config: TrainConfig) -> dict:
 def _finish(trainer: _Trainer, runs: List[_Run], started: float) -> RunResult:
     out = trainer.out
     out.add_wall_clock(time.perf_counter() - started)
-    config_dict = out.config()
-    rows = summary_rows(out.records(), config_dict, out.read_state())
-    md = summary_markdown(rows, config_dict, out.read_state())
-    out.write_summary(md)
+    rows, md = write_summary_table(out)
     return RunResult(out.path, trainer.config, {r.label: r.status for r in runs}, rows, md)
-
-
-def _write_summary(out: RunDir) -> None:
-    config_dict = out.config()
-    state = out.read_state()
-    out.write_summary(summary_markdown(summary_rows(out.records(), config_dict, state), config_dict, state))
 
 
 def train(config: TrainConfig, run_dir, *, data=None, log: Optional[Callable[[str], None]] = None,
