@@ -235,10 +235,11 @@ class RunDir:
                 out.append(rec)
         return out
 
-    def keep_records(self, keep: Callable[[dict], bool]) -> None:
+    def keep_records(self, keep: Callable[[dict], bool], records: Optional[List[dict]] = None) -> None:
         """Rewrite metrics.jsonl (atomically) with only the records ``keep`` accepts, and
-        the CSV files from them (they are derived from metrics.jsonl)."""
-        kept = [r for r in self.records() if keep(r)]
+        the CSV files from them (they are derived from metrics.jsonl). ``records``: those of
+        metrics.jsonl, if already read."""
+        kept = [r for r in (self.records() if records is None else records) if keep(r)]
         with atomic_write(self.metrics_path, encoding="utf-8") as fh:
             fh.writelines(json_text(r) + "\n" for r in kept)
         epochs = ([_csv_value(r.get(c)) for c in EPOCH_COLUMNS] for r in kept if r.get("kind") == "epoch")

@@ -1153,15 +1153,18 @@ def resume(run_dir, *, epochs: Optional[int] = None, data=None, data_dir=None,
             from None
     if data_dir is not None:
         config.data_dir = str(data_dir)
-    if epochs is not None and epochs != config.epochs:
+    epochs_changed = epochs is not None and epochs != config.epochs
+    if epochs_changed:
         _positive_int("epochs", epochs)
-        if epochs < max((r.get("epoch", 0) for r in out.records("epoch")), default=0):
+    records = out.records()  # every line of metrics.jsonl is readable (else: one clear error, nothing written)
+    epoch_records = [r for r in records if r["kind"] == "epoch"]
+    if epochs_changed:
+        if epochs < max((r.get("epoch", 0) for r in epoch_records), default=0):
             raise InvalidValue(f"{str(run_dir)!r} already has more than {epochs} epochs")
         if config.schedule != "constant":
             raise OptvizError(f"cannot change the number of epochs of a run with the {config.schedule!r} "
                               f"schedule: its learning rates depend on the total")
         config.epochs = epochs
-    out.records()  # every line of metrics.jsonl is readable (else: one clear error, nothing written)
     trainer = _trainer(config, out, data, log, progress, callback)
     if trainer.steps_per_epoch != saved.get("steps_per_epoch"):
         raise OptvizError(f"the data differ from the run's: {trainer.steps_per_epoch} steps per epoch, "
@@ -1172,7 +1175,8 @@ def resume(run_dir, *, epochs: Optional[int] = None, data=None, data_dir=None,
                    if state.get(run.label, {}).get("status") != "diverged"}  # all read (and checked) first
     from .results import load_snapshots
 
-    load_snapshots(out.path)  # every snapshot file is readable, before anything is changed
+    for run in runs:  # every snapshot file is readable, before anything is changed (one run in memory at a time)
+        load_snapshots(out.path, runs=[run.label])
     for run in runs:
         ckpt = checkpoints.get(run.label)
         if ckpt is not None:
@@ -1205,7 +1209,7 @@ def resume(run_dir, *, epochs: Optional[int] = None, data=None, data_dir=None,
             if config.epochs != saved.get("epochs"):  # a longer run: its old final snapshot may be off the policy
                 allowed = set(int(v) for v in trainer.policy.steps(trainer.steps_per_epoch, config.epochs))
                 out.prune_snapshots(run.label, allowed, trainer.config.snapshot_dtype)
-    initial = {r["run"]: r for r in out.records("epoch") if r.get("epoch") == 0}
+    initial = {r["run"]: r for r in epoch_records if r.get("epoch") == 0}
     for run in runs:
         if run.label in initial and not math.isfinite(run.reference):
             run.reference = float(initial[run.label].get("val_loss") or math.nan)
@@ -1221,7 +1225,7 @@ def resume(run_dir, *, epochs: Optional[int] = None, data=None, data_dir=None,
             return False
         return r.get("epoch", 0) <= upto
 
-    out.keep_records(keep)
+    out.keep_records(keep, records)
     if config.epochs != saved.get("epochs"):
         out.update_config(epochs=config.epochs)
     out.append([{"kind": "event", "event": "resumed", "run": None,
