@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
@@ -265,26 +266,28 @@ def _name_entries(parsed: List[dict]) -> List[Entry]:
     hyperparameters in which they differ ("adam-lr0.01", "adam-lr0.001")."""
     from ..optim import registry
 
-    def base(p):
-        return p["optimizer"] + ("-torch" if p["backend"] == "torch" else "")
-
-    def full(p):
-        return {**registry.get(p["optimizer"]).defaults, **p["hyper"], "clip": p["clip_norm"],
-                "clipv": p["clip_value"]}
-
     def text(v):
         return f"{v:g}" if isinstance(v, float) else str(v)
 
+    bases = [p["optimizer"] + ("-torch" if p["backend"] == "torch" else "") for p in parsed]
+    fulls = [{**registry.get(p["optimizer"]).defaults, **p["hyper"], "clip": p["clip_norm"],
+              "clipv": p["clip_value"]} for p in parsed]
+    groups: Dict[str, List[dict]] = {}
+    for base, full in zip(bases, fulls):
+        groups.setdefault(base, []).append(full)
+    differ = {}   # per name: the keys in which its settings differ
+    for base, group in groups.items():
+        names = dict.fromkeys(k for full in group for k in full)
+        differ[base] = {k for k in names if len({repr(f.get(k)) for f in group}) > 1}
     keys = []
-    for p in parsed:
-        group = [q for q in parsed if base(q) == base(p)]
-        differ = [k for k in full(p) if len({repr(full(q).get(k)) for q in group}) > 1]
-        bits = [f"{k}{text(full(p)[k])}" for k in differ if full(p)[k] not in (None, False)]
-        keys.append(re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join([base(p)] + bits)))
+    for base, full in zip(bases, fulls):
+        bits = [f"{k}{text(v)}" for k, v in full.items() if k in differ[base] and v not in (None, False)]
+        keys.append(re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join([base] + bits)))
+    counts = Counter(keys)
     seen: Dict[str, int] = {}
     entries = []
     for k, p in zip(keys, parsed):
-        if keys.count(k) > 1:  # the same setting twice
+        if counts[k] > 1:  # the same setting twice
             seen[k] = seen.get(k, 0) + 1
             k = f"{k}-{seen[k]}"
         clips = {c: p[c] for c in ("clip_norm", "clip_value") if p[c] is not None}

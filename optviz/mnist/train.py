@@ -1112,9 +1112,10 @@ def train(config: TrainConfig, run_dir, *, data=None, log: Optional[Callable[[st
     config.validate()
     check_run_folder(run_dir)  # before loading data: fail fast
     trainer = _trainer(config, None, data, log, progress, callback)
+    specs = config.runs()
     if trainer.kind == "stacked":
-        trainer.check_memory(len(config.runs()))  # before anything is built or written
-    runs = [trainer.build(spec) for spec in config.runs()]
+        trainer.check_memory(len(specs))  # before anything is built or written
+    runs = [trainer.build(spec) for spec in specs]
     out = RunDir.create(run_dir, {**_config_record(config), "steps_per_epoch": trainer.steps_per_epoch,
                                   "trainer_used": trainer.kind, "sizes": {
         "train": len(trainer.train_x), "val": len(trainer.val_x), "test": len(trainer.test_x)}})
