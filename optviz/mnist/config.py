@@ -218,6 +218,13 @@ class Entry:
     backend: str  # "optviz": TorchOptimizer over the shared core; "torch": torch.optim
     label: str  # legend label, "Adam (η=0.001)" (+ " · torch.optim")
 
+    @property
+    def full_hyper(self) -> Dict[str, Any]:
+        """Every hyperparameter of the optimizer: its defaults, with this setting's on top."""
+        from ..optim import registry
+
+        return {**registry.get(self.optimizer).defaults, **self.hyper}
+
     def to_dict(self) -> Dict[str, Any]:
         return dataclasses.asdict(self)
 

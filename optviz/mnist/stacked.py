@@ -251,8 +251,7 @@ def group_key(entry) -> tuple:
     """Settings with equal keys step as one transform: the optimizer, its clipping, and its
     non-numeric options (``nesterov``, ``amsgrad``, ``centered``, ...). Numeric
     hyperparameters may differ: they become arrays over the group's settings."""
-    full = {**registry.get(entry.optimizer).defaults, **entry.hyper}
-    fixed = tuple(sorted((k, v) for k, v in full.items()
+    fixed = tuple(sorted((k, v) for k, v in entry.full_hyper.items()
                          if isinstance(v, bool) or not isinstance(v, (int, float))))
     return (entry.optimizer, entry.clip_norm, entry.clip_value, fixed)
 
@@ -441,8 +440,7 @@ def make_groups(entries: Sequence, make_lr: Callable[[Any, Any], Any], dtype, de
         while j < len(entries) and group_key(entries[j]) == key:
             j += 1
         members = entries[i:j]
-        defaults = registry.get(members[0].optimizer).defaults
-        full = [{**defaults, **e.hyper} for e in members]
+        full = [e.full_hyper for e in members]
         hyper = {}
         for k in full[0]:
             values = [f[k] for f in full]

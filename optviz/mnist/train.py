@@ -282,16 +282,19 @@ class _Trainer:
     def build(self, spec: RunSpec) -> _Run:
         import torch
 
-        from ..optim import registry
-
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(spec.seed)
             rng = torch.get_rng_state()
         run = _Run(spec, rng)
-        lr = dict(registry.get(spec.entry.optimizer).defaults, **spec.entry.hyper).get("lr")
+        lr = spec.entry.full_hyper.get("lr")
         if lr is not None:
-            run.schedule = make_schedule(self.config.schedule, lr, self.config.epochs, self.steps_per_epoch)
+            run.schedule = self._schedule(lr)
         return run
+
+    def _schedule(self, lr) -> Optional[Callable[[int], Any]]:
+        """The learning rate at each step for the base rate ``lr`` (a float, or a ``(1, g, 1)``
+        tensor of a stack's group) under the config's schedule; ``None`` for "constant"."""
+        return make_schedule(self.config.schedule, lr, self.config.epochs, self.steps_per_epoch)
 
     def restore(self, run: _Run, ckpt: dict) -> None:
         run.rng = ckpt["rng"]
@@ -491,9 +494,7 @@ class _Trainer:
         """The learning rate of updates ``first .. first + n - 1`` (0-based update counts)."""
         if run.schedule is not None:
             return [float(run.schedule(s)) for s in range(first, first + n)]
-        from ..optim import registry
-
-        lr = dict(registry.get(run.spec.entry.optimizer).defaults, **run.spec.entry.hyper).get("lr")
+        lr = run.spec.entry.full_hyper.get("lr")
         return [float(lr)] * n if lr is not None else [math.nan] * n
 
 
@@ -790,12 +791,10 @@ class _Stack:
         return self.net.member_vectors().to("cpu", torch.float32)
 
     def member_checkpoint(self, s: int, j: int) -> Tuple[dict, dict]:
-        from ..optim import registry
-
         e = self.entries[j]
         g = self.group_of(j)
         opt = g.member_state(s, j - g.first, self.net.shapes)
-        opt["param_groups"][0].update({**registry.get(e.optimizer).defaults, **e.hyper})
+        opt["param_groups"][0].update(e.full_hyper)
         return self.net.member_state_dict(s, j), opt
 
 
@@ -835,7 +834,7 @@ class _StackedTrainer(_Trainer):
         """The group's learning rate: ``lr`` (a float or a ``(1, g, 1)`` tensor) or its schedule."""
         if lr is None:
             return 0.0
-        return make_schedule(self.config.schedule, lr, self.config.epochs, self.steps_per_epoch) or lr
+        return self._schedule(lr) or lr
 
     def _stack_for(self, runs: List[_Run]) -> _Stack:
         labels = tuple(r.label for r in runs)
