@@ -683,8 +683,9 @@ class _SequentialTrainer(_Trainer):
 
 
 def _snaps_with_losses(pending, losses) -> list:
-    """(step, weights, val loss, batch loss): the batch loss of a snapshot taken before update
-    ``i`` is that update's loss (NaN for one taken after the last update of the epoch)."""
+    """``pending`` (step, i, weights, val loss) as (step, weights, val loss, batch loss): the batch
+    loss of a snapshot taken before update ``i`` is that update's loss (NaN for one taken after
+    the last update of ``losses``)."""
     out = []
     for step, i, vec, val in pending:
         batch = float(losses[i]) if i is not None and i < len(losses) else math.nan
@@ -1054,9 +1055,8 @@ class _StackedTrainer(_Trainer):
             res = _EpochSteps(losses=losses[:m, s, j].clone(), lrs=self.lr_values(run, run.step, m),
                               norms=norms[:m, s, j].clone() if norms is not None and stack.group_of(j).clip_norm
                               is not None else None, diverged=cut, seconds=seconds)
-            res.snaps = [(st, vec[s, j].clone(), float(v[s, j]) if v is not None else math.nan,
-                          float(losses[i, s, j]) if i is not None and i < m else math.nan)
-                         for st, i, vec, v in snaps]
+            res.snaps = _snaps_with_losses([(st, i, vec[s, j].clone(), float(v[s, j]) if v is not None else math.nan)
+                                            for st, i, vec, v in snaps], res.losses)
             res.evals = [(st, float(vl[s, j]), float(va[s, j]), t * shares[j]) for st, vl, va, t in evals]
             if partial:
                 self.record_epoch(run, epoch, res, None, 0.0, lambda: None, partial=True)
