@@ -44,10 +44,6 @@ class DivergenceRule:
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
             raise InvalidValue(f"divergence patience must be an integer >= 1, got {self.patience!r}")
 
-    def describe(self) -> str:
-        return (f"a non-finite loss, or a minibatch loss above {self.factor:g}x the initial validation loss "
-                f"for {self.patience} consecutive steps")
-
     def scanner(self, reference: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """A function ``scan(losses) -> first`` for runs with initial losses ``reference (M,)``:
         ``losses (n, M)`` are the next ``n`` steps' minibatch losses, on any device; ``first (M,)``

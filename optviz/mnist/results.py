@@ -51,7 +51,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..errors import OptvizError
 from ..io import atomic_path, atomic_write, json_text, write_json
-from .snapshots import Snapshots, chunk_files
+from .snapshots import Snapshots, chunk_epoch, chunk_files
 
 __all__ = ["RUN_KIND", "RunDir", "check_run_folder", "Snapshots", "load_snapshots", "summary_rows",
            "summary_markdown", "write_summary_table", "EPOCH_COLUMNS", "STEP_COLUMNS", "disk_usage"]
@@ -297,14 +297,14 @@ class RunDir:
                 continue
             path.unlink()
             if keep:
-                write_chunk(folder, int(path.stem.split("-")[1]), chunk["steps"][keep], chunk["weights"][keep],
+                write_chunk(folder, chunk_epoch(path), chunk["steps"][keep], chunk["weights"][keep],
                             chunk["batch_loss"][keep], chunk["val_loss"][keep],
                             dtype if origin is not None or dtype == "float32" else "float32", origin)
 
     def drop_snapshots(self, run: str, after_epoch: int) -> None:
         """Remove the snapshot files of epochs after ``after_epoch`` (before a resume)."""
         for path in self.snapshot_files(run):
-            if int(path.stem.split("-")[1]) > after_epoch:
+            if chunk_epoch(path) > after_epoch:
                 path.unlink()
 
     def remove_run_files(self, run: str) -> None:

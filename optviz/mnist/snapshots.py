@@ -45,7 +45,7 @@ from ..errors import InvalidValue, OptvizError, UnknownName
 from ..io import atomic_path
 
 __all__ = ["SNAPSHOT_KINDS", "SNAPSHOT_DTYPES", "SnapshotPolicy", "step_weights", "write_origin",
-           "write_chunk", "read_chunk", "read_origin", "chunk_files", "Snapshots"]
+           "write_chunk", "read_chunk", "read_origin", "chunk_files", "chunk_epoch", "Snapshots"]
 
 SNAPSHOT_KINDS = ("landscape", "dense", "none")
 SNAPSHOT_DTYPES = ("float16", "float32")
@@ -89,14 +89,6 @@ class SnapshotPolicy:
                 for j in range(1, self.per_epoch + 1):
                     picked.add(e * steps_per_epoch + round(j * steps_per_epoch / self.per_epoch))
         return np.array(sorted(picked), dtype=np.int64)
-
-    def describe(self) -> str:
-        if self.kind == "none":
-            return "no weight snapshots"
-        if self.kind == "dense":
-            return f"weights every {self.every} steps"
-        return (f"weights at steps 0, 1, 10, 100, ... ({self.per_decade} per decade) and {self.per_epoch} "
-                f"per epoch")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -181,13 +173,18 @@ def read_chunk(path: Path, origin: Optional[np.ndarray]) -> Dict[str, np.ndarray
     return z
 
 
+def chunk_epoch(path: Path) -> int:
+    """The epoch of a snapshot file: ``epoch-0003.npz`` -> 3."""
+    return int(Path(path).stem.split("-")[1])
+
+
 def chunk_files(folder: Path) -> List[Path]:
     """The epoch files of a run's snapshot folder, in epoch order (both formats)."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     return sorted(list(folder.glob("epoch-*.npz")) + list(folder.glob("epoch-*.pt")),
-                  key=lambda p: (int(p.stem.split("-")[1]), p.suffix))
+                  key=lambda p: (chunk_epoch(p), p.suffix))
 
 
 def read_origin(folder: Path) -> Optional[np.ndarray]:

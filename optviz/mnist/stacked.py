@@ -153,14 +153,9 @@ class StackedNetwork:
             else:
                 self._where.append(None)
 
-    @property
-    def num_params(self) -> int:
-        """Parameters of one member (``P``)."""
-        return sum(self.sizes)
-
-    def train_logits(self, x: torch.Tensor, params: Optional[List[torch.Tensor]] = None) -> torch.Tensor:
+    def train_logits(self, x: torch.Tensor) -> torch.Tensor:
         """One batch per seed, ``x (S, B, *input)`` -> logits ``(S, R, B, classes)``."""
-        return self._forward(x, self.params if params is None else params, self.R)
+        return self._forward(x, self.params, self.R)
 
     def eval_logits(self, x: torch.Tensor) -> torch.Tensor:
         """One batch for every member, ``x (B, *input)`` -> logits ``(S, R, B, classes)``: the
@@ -215,11 +210,6 @@ class StackedNetwork:
     def member_state_dict(self, s: int, r: int) -> Dict[str, torch.Tensor]:
         """Member ``(s, r)`` as a ``model.state_dict()`` (copies)."""
         return {name: p[s, r].detach().clone() for name, p in zip(self.names, self.params)}
-
-    def load_member(self, s: int, r: int, state: Dict[str, torch.Tensor]) -> None:
-        with torch.no_grad():
-            for name, p in zip(self.names, self.params):
-                p[s, r].copy_(state[name])
 
 
 def _conv(x, W, b, layer: nn.Conv2d, grouped: bool):

@@ -256,7 +256,7 @@ class _Trainer:
         self.steps_per_epoch = -(-len(self.train_x) // config.batch_size)
         self.policy = config.snapshot_policy()
         self.rule = config.divergence_rule()
-        self.bar = None
+        self.bar = None  # the progress bar, from run() on
 
     # ---------------------------------------------------------------- data
     def _prepare(self, data):
@@ -572,8 +572,7 @@ class _SequentialTrainer(_Trainer):
 
     def train_epoch(self, runs: List[_Run], epoch: int) -> None:
         for run in runs:
-            if self.bar is not None:
-                self.bar.set_postfix_str(f"{run.label} epoch {epoch + 1}/{self.config.epochs}")
+            self.bar.set_postfix_str(f"{run.label} epoch {epoch + 1}/{self.config.epochs}")
             self._train_epoch(run, epoch)
 
     def _train_epoch(self, run: _Run, epoch: int) -> None:
@@ -614,9 +613,7 @@ class _SequentialTrainer(_Trainer):
                     for group in opt.param_groups:
                         group["lr"] = lr
                 if run.needs_closure:
-                    cache = {}
-
-                    def closure(xb=xb, yb=yb, cache=cache):
+                    def closure(xb=xb, yb=yb):
                         opt.zero_grad(set_to_none=True)
                         out = model(xb)
                         loss = F.cross_entropy(out, yb)
@@ -915,8 +912,7 @@ class _StackedTrainer(_Trainer):
         net, groups = stack.net, stack.groups
         S, R = net.S, net.R
         n_batches = self.steps_per_epoch
-        if self.bar is not None:
-            self.bar.set_postfix_str(f"{len(stack.cells)} runs, epoch {epoch + 1}/{c.epochs}")
+        self.bar.set_postfix_str(f"{len(stack.cells)} runs, epoch {epoch + 1}/{c.epochs}")
         step0 = next(iter(stack.cells.values())).step
         snap_in, snap_end = self._snapshot_steps(epoch)
         evals_at = self._eval_steps(step0)
