@@ -179,15 +179,14 @@ def choose_trainer(config: TrainConfig) -> Tuple[str, str]:
     from .models import build_model
     from .stacked import unsupported_reason
 
-    entries = config.entries()
+    if config.trainer == "sequential":
+        return "sequential", "asked for"
     reasons = []
-    if any(e.backend == "torch" for e in entries):
+    if any(e.backend == "torch" for e in config.entries()):
         reasons.append("torch.optim reference runs (torch: specs) train one by one")
     why = unsupported_reason(build_model(config.model))
     if why:
         reasons.append(f"the model cannot be stacked ({why})")
-    if config.trainer == "sequential":
-        return "sequential", "asked for"
     if config.trainer == "stacked":
         if reasons:
             raise OptvizError(f"--trainer stacked cannot run this comparison: {'; '.join(reasons)}")
@@ -255,6 +254,8 @@ class _Trainer:
         self.data = self._prepare(data)
         self.steps_per_epoch = -(-len(self.train_x) // config.batch_size)
         self.policy = config.snapshot_policy()
+        # the snapshot steps of the whole run, worked out once
+        self.snapshot_steps = [int(s) for s in self.policy.steps(self.steps_per_epoch, config.epochs)]
         self.rule = config.divergence_rule()
         self.bar = None  # the progress bar, from run() on
 
@@ -318,13 +319,12 @@ class _Trainer:
         return {"kind": kind, "run": run.label, "entry": s.entry.key, "optimizer": s.entry.optimizer,
                 "backend": s.entry.backend, "seed": s.seed}
 
-    def _snapshot_steps(self, epoch: int):
+    def _snapshots_of_epoch(self, epoch: int):
         """The snapshot steps of ``epoch`` (0-based): ``(in_loop, at_end)``. A step belongs to the
         epoch in which it is reached; step 0 (the initial weights) to the first."""
         S = self.steps_per_epoch
         lo, hi = epoch * S, (epoch + 1) * S
-        picked = [int(s) for s in self.policy.steps(S, self.config.epochs)
-                  if (lo < s <= hi) or (s == 0 and epoch == 0)]
+        picked = [s for s in self.snapshot_steps if (lo < s <= hi) or (s == 0 and epoch == 0)]
         return {s for s in picked if s < hi}, hi in picked
 
     def _eval_steps(self, step0: int) -> set:
@@ -588,7 +588,7 @@ class _SequentialTrainer(_Trainer):
         res = _EpochSteps(losses=None, lrs=[], norms=norms)
         step_losses = []  # detached 0-d tensors: no sync per step; one stack per epoch
         pending = []      # (step, weights, val) of snapshots whose batch loss is the next step's
-        snap_in, snap_end = self._snapshot_steps(epoch)
+        snap_in, snap_end = self._snapshots_of_epoch(epoch)
         evals_at = self._eval_steps(run.step)
         model, opt = run.model, run.optimizer
         params = list(model.parameters())
@@ -914,7 +914,7 @@ class _StackedTrainer(_Trainer):
         n_batches = self.steps_per_epoch
         self.bar.set_postfix_str(f"{len(stack.cells)} runs, epoch {epoch + 1}/{c.epochs}")
         step0 = next(iter(stack.cells.values())).step
-        snap_in, snap_end = self._snapshot_steps(epoch)
+        snap_in, snap_end = self._snapshots_of_epoch(epoch)
         evals_at = self._eval_steps(step0)
         orders = torch.stack([dataset.batch_order(len(self.train_x), seed, epoch) for seed in stack.seeds])
         orders = orders.to(self.train_x.device)
@@ -1203,8 +1203,7 @@ def resume(run_dir, *, epochs: Optional[int] = None, data=None, data_dir=None,
         else:
             out.drop_snapshots(run.label, upto)
             if config.epochs != saved.get("epochs"):  # a longer run: its old final snapshot may be off the policy
-                allowed = set(int(v) for v in trainer.policy.steps(trainer.steps_per_epoch, config.epochs))
-                out.prune_snapshots(run.label, allowed, trainer.config.snapshot_dtype)
+                out.prune_snapshots(run.label, set(trainer.snapshot_steps), trainer.config.snapshot_dtype)
     initial = {r["run"]: r for r in epoch_records if r.get("epoch") == 0}
     for run in runs:
         if run.label in initial and not math.isfinite(run.reference):
