@@ -390,8 +390,19 @@ def test_shell_completion():
 
 
 def test_completion_helpers_for_the_mnist_command():
-    from optviz.cli._common import complete_models, complete_presets
+    assert _complete(["mnist", "--model"], "m") == ["mlp"] or "mlp" in _complete(["mnist", "--model"], "m")
+    assert "lecture" in _complete(["mnist", "--preset"], "")
 
-    assert [c.value for c in complete_models(None, None, "m")] == ["mlp"] or \
-        "mlp" in [c.value for c in complete_models(None, None, "m")]
-    assert "lecture" in [c.value for c in complete_presets(None, None, "")]
+
+def test_every_name_option_completes_what_it_accepts():
+    """An option's completion and its check read one table (choice in cli/_common)."""
+    assert _complete(["mnist", "--trainer"], "s") == ["stacked", "sequential"]
+    assert _complete(["mnist", "--dtype"], "") == ["float32", "float64"]
+    assert _complete(["mnist", "--snapshots"], "d") == ["dense"]
+    assert _complete(["mnist", "--schedule"], "c") == ["constant", "cosine"]
+    assert _complete(["tune", "--preset"], "q") == ["quick"]
+    assert _complete(["tune", "--executor"], "") == ["local", "ray"]
+    assert _complete(["landscape", "run", "--plane"], "p") == ["pca", "points"]
+    assert _complete(["animate", "beale", "--schedule"], "l") == ["linear", "log"]
+    assert _complete(["animate", "beale", "--arrows"], "grad") == ["grad", "grad,momentum"]
+    assert _complete(["stability", "beale", "--style"], "s") == ["slides"]

@@ -5,19 +5,12 @@ from pathlib import Path
 
 import click
 
-from ..errors import InvalidValue, OptvizError, UnknownName
+from ..errors import InvalidValue, OptvizError
+from ._common import choice, styles
 
 FIGURE_FORMATS = ("png", "svg", "pdf")
 STYLE_HELP = "Style preset: paper, slides (16:9, large type) or dark."
 LOG_AXES = ("lr", "eps", "weight_decay", "eps_root")
-
-
-def _style(ctx, param, value):
-    from ..views.style import STYLES
-
-    if value not in STYLES:
-        raise UnknownName("style", value, STYLES)
-    return value
 
 
 def _positive(ctx, param, value):
@@ -88,7 +81,7 @@ def _start(values):
 @click.option("--metric", type=click.Choice(["gap", "steps"]), default="gap", show_default=True,
               help="Colour: final f - f*, or steps until f - f* <= tol (f(start) - f*).")
 @click.option("--tol", type=float, default=1e-6, show_default=True, help="Tolerance of --metric steps.")
-@click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
+@click.option("--style", default="paper", show_default=True, **choice("style", styles), help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Output file: .png, .svg or .pdf.")
 def stability_command(function, opts, x_axis, y_axis, grid, steps, start, metric, tol, style, output):
     """Where optimizers converge, over two hyperparameters, with the theoretical boundary.
@@ -148,7 +141,7 @@ def _cells_off(m):
                    "Default: the lecture's five, tuned for the function, and Newton.")
 @click.option("--grid", type=int, default=151, show_default=True, callback=_positive, help="Starts per side.")
 @click.option("--steps", type=int, default=500, show_default=True, callback=_positive, help="Steps per start.")
-@click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
+@click.option("--style", default="paper", show_default=True, **choice("style", styles), help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Output file: .png, .svg or .pdf.")
 def basins_command(function, opts, grid, steps, style, output):
     """Which minimum (or saddle, or maximum, or nothing) each start leads to, per optimizer.
@@ -185,7 +178,7 @@ def basins_command(function, opts, grid, steps, style, output):
               help="Optimizer, repeatable. Default: the lecture's five, tuned for the function.")
 @click.option("--start", default=None, metavar="X,Y", help="Start (write --start=-1.5,2). Default: the lecture start.")
 @click.option("--steps", type=int, default=None, callback=_positive, help="Steps per optimizer.")
-@click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
+@click.option("--style", default="paper", show_default=True, **choice("style", styles), help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Output file: .png, .svg or .pdf.")
 def curvature_command(function, opts, start, steps, style, output):
     """The Hessian's top eigenvalue along each path, beside the optimizer's limit c/η.
@@ -244,7 +237,7 @@ def curvature_command(function, opts, start, steps, style, output):
 @click.option("--title", default=None, help="Figure title (the cost per eigenvalue is added to it).")
 @click.option("--threads", type=int, default=1, show_default=True, callback=_positive,
               help="torch threads (on a shared machine, more threads can be much slower).")
-@click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
+@click.option("--style", default="paper", show_default=True, **choice("style", styles), help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Figure: .png, .svg or .pdf (the numbers go beside it as .json).")
 def sharpness_command(run_dir, runs, images, every, max_points, method, iters, tol, no_precondition, x_axis,
                       no_cache, data_dir, title, threads, style, output):
@@ -315,7 +308,7 @@ def sharpness_command(run_dir, runs, images, every, max_points, method, iters, t
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Data folder.")
 @click.option("--from", "from_json", type=click.Path(path_type=Path), default=None,
               help="Redraw from a saved .json instead of training.")
-@click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
+@click.option("--style", default="paper", show_default=True, **choice("style", styles), help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Figure: .png, .svg or .pdf (the numbers go beside it as .json).")
 def second_order_command(opts, budget, subset, val_images, val_size, evals, threads, model, seed, data_dir, from_json,
                          style, output):

@@ -6,19 +6,14 @@ from pathlib import Path
 import click
 
 from ..errors import OptvizError
-from ._common import complete_from, complete_specs
-from .mnist import _Number, _choice, _echo_err, _style_option, protocol_options
+from ._common import choice, complete_specs, snapshot_kinds, study_presets
+from .mnist import _Number, _echo_err, _style_option, protocol_options
 
-
-def _study_presets():
-    from ..study.spec import STUDY_PRESETS
-
-    return STUDY_PRESETS
+EXECUTORS = ("local", "ray")
 
 
 @click.command("tune")
-@click.option("--preset", default=None, callback=_choice("study preset", _study_presets), metavar="[lecture|quick]",
-              shell_complete=complete_from(lambda: list(_study_presets())),
+@click.option("--preset", default=None, **choice("study preset", study_presets), metavar="[lecture|quick]",
               help="A whole study: 'lecture' is the lecture's five, 13 learning rates over four decades around "
                    "each one's lecture setting, 3 seeds, 5 epochs. Options below override it.")
 @click.option("--opt", "opt", multiple=True, metavar="SPEC", shell_complete=complete_specs,
@@ -32,11 +27,10 @@ def _study_presets():
 @protocol_options
 @click.option("--evals-per-epoch", type=_Number(int, 0, strict=True), default=None,
               help="Validations per epoch, for the time to the target accuracy (default 4).")
-@click.option("--snapshots", default=None, callback=_choice("snapshot policy", lambda: ("landscape", "dense", "none")),
+@click.option("--snapshots", default=None, **choice("snapshot policy", snapshot_kinds),
               metavar="[landscape|dense|none]", help="Weight snapshots (default none in a study).")
-@click.option("--executor", default="local", show_default=True,
-              callback=_choice("executor", lambda: ("local", "ray")), metavar="[local|ray]",
-              help="Where the shards run: this process, or Ray tasks (pip install -e '.[ray]').")
+@click.option("--executor", default="local", show_default=True, **choice("executor", lambda: EXECUTORS),
+              metavar="[local|ray]", help="Where the shards run: this process, or Ray tasks (pip install -e '.[ray]').")
 @click.option("--address", default=None, metavar="HOST:PORT|auto",
               help="With --executor ray: join this Ray cluster (default: start a local one).")
 @click.option("--workers", type=_Number(int, 0, strict=True), default=None,
