@@ -105,6 +105,8 @@ def test_every_table_suggests(cli, args, suggestion):
 @pytest.mark.parametrize("args,message", [
     (["plot", "rosenbrock", "--seed", "-1", "--noise", "0.1", "-o", "x.png"], "--seed must be an integer >= 0"),
     (["sweep", "rosenbrock", "--seed", "-1", "-o", "x.png"], "--seed must be an integer >= 0"),
+    (["landscape", "runs/x", "--seed", "-1", "-o", "x.png"], "--seed must be an integer >= 0"),
+    (["basins", "himmelblau", "--steps", "0", "-o", "x.png"], "--steps must be > 0, got 0"),
     (["plot", "rosenbrock", "--noise", "nan", "-o", "x.png"], "--noise must be a finite number >= 0"),
     (["plot", "rosenbrock", "--noise", "inf", "-o", "x.png"], "--noise must be a finite number >= 0"),
     (["animate", "rosenbrock", "--noise", "-0.5", "-o", "x.gif"], "--noise must be a finite number >= 0"),

@@ -15,6 +15,9 @@ from click.shell_completion import CompletionItem
 
 from ..errors import InvalidValue, OptvizError, UnknownName
 
+STYLE_HELP = "Style preset: paper, slides (16:9, large type) or dark."
+STILL_FORMATS = ("png", "svg", "pdf")
+
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     """A plain aligned text table (no dependency; pipes and terminals alike)."""
@@ -245,3 +248,10 @@ def check_extension(path: str, valid: Sequence[str]) -> Path:
         raise OptvizError(f"cannot write {str(path)!r}: unsupported extension {path.suffix or '(none)'!r}; "
                           f"use one of: {', '.join('.' + v for v in valid)}")
     return path
+
+
+def figure_path(output: str) -> Path:
+    """The path of a still figure (.png, .svg or .pdf), checked writable before any work."""
+    from ..io import check_writable
+
+    return check_writable(check_extension(output, STILL_FORMATS))

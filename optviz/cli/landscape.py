@@ -6,9 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import InvalidValue
-from ._common import choice, planes, styles
-
-STYLE_HELP = "Style preset: paper, slides (16:9, large type) or dark."
+from ._common import STYLE_HELP, choice, nonneg_int, planes, styles
 
 
 def _at_least(low):
@@ -38,7 +36,7 @@ def _memory(ctx, param, value):
 @click.option("--centre", "--center", "centre", default=None, metavar="WHERE",
               help="PCA: start (default: the shared initial weights) or mean. Random: a run (its final weights; "
                    "default the first run), start or mean.")
-@click.option("--seed", type=int, default=0, show_default=True, callback=_at_least(0),
+@click.option("--seed", type=int, default=0, show_default=True, callback=nonneg_int,
               help="Seed of the random directions (>= 0).")
 @click.option("--grid", type=int, default=51, show_default=True, callback=_at_least(3), help="Grid points per axis.")
 @click.option("--subset", type=int, default=2000, show_default=True, callback=_at_least(1),

@@ -6,13 +6,11 @@ from pathlib import Path
 import click
 
 from ..errors import InvalidValue
-from ._common import (arrow_kinds, check_extension, check_name, choice, complete_from, complete_functions,
-                      complete_specs, complete_styles, finite_nonneg, finite_positive, frame_schedules, nonneg_int,
-                      parse_starts, plot_kinds, positive_int, styles)
+from ._common import (STYLE_HELP, arrow_kinds, check_extension, check_name, choice, complete_from, complete_functions,
+                      complete_specs, complete_styles, figure_path, finite_nonneg, finite_positive, frame_schedules,
+                      nonneg_int, parse_starts, plot_kinds, positive_int, styles)
 
-STILL_FORMATS = ("png", "svg", "pdf")
 ANIMATION_FORMATS = ("gif", "mp4", "html")
-STYLE_HELP = "Style preset: paper, slides (16:9, large type) or dark."
 
 
 def _race_options(f):
@@ -66,12 +64,11 @@ def plot_command(function, opts, starts, steps, noise, seed, style, kind, output
       optviz plot beale --opt sgd:lr=1e-3 --opt adam:lr=0.05 --kind dashboard --style slides -o beale.pdf
     """
     from .. import api
-    from ..io import check_writable
     from ..views.save import save_figure
 
     style = _check_style(style, "paper")
     check_name("plot kind", kind, plot_kinds())
-    path = check_writable(check_extension(output, STILL_FORMATS))
+    path = figure_path(output)
     surface, paths = _run(function, opts, starts, steps, noise, seed)
     extra = {"title": _noisy_title(surface, noise, seed)} if noise and kind != "gradient" else {}
     fig = api.plot(surface, paths, kind=kind, style=style, **extra)
@@ -149,7 +146,6 @@ def sweep_command(function, opts, lr_min, lr_max, num, n_starts, steps, seed, st
     import numpy as np
 
     from ..engine.sweep import lr_sweep, random_starts
-    from ..io import check_writable
     from ..optim import LECTURE_FIVE
     from ..surfaces import get_surface
     from ..views.save import save_figure
@@ -160,7 +156,7 @@ def sweep_command(function, opts, lr_min, lr_max, num, n_starts, steps, seed, st
     style = _check_style(style, "paper")
     if not 0 < lr_min < lr_max:
         raise InvalidValue(f"need 0 < --lr-min < --lr-max, got {lr_min:g} and {lr_max:g}")
-    path = check_writable(check_extension(output, STILL_FORMATS))
+    path = figure_path(output)
     surface = get_surface(function)
     specs = [parse_spec(o) for o in opts] or list(LECTURE_FIVE)
     result = lr_sweep(surface, specs, np.logspace(np.log10(lr_min), np.log10(lr_max), num),
