@@ -233,6 +233,18 @@ def test_a_writer_that_trips_over_a_full_disk_is_still_a_full_disk(tmp_path):
             raise AttributeError("a bug")
 
 
+def test_folders_that_cannot_all_be_made_are_not_left_behind(tmp_path):
+    """A folder name too long for the file system, below folders that could be made: one
+    line naming the path, and the folders made before it are removed again (rule 2)."""
+    from optviz.io import atomic_write
+
+    for path in (tmp_path / "a" / "b" / ("x" * 300) / "f.txt", tmp_path / "c" / ("y" * 300) / "d" / "f.txt"):
+        with pytest.raises(RuntimeFailure, match="cannot write .*f.txt'.*file name too long"):
+            with atomic_write(path) as fh:
+                fh.write("never")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_full_disk_keeps_the_old_file(tmp_path):
     from optviz.io import atomic_write
 
