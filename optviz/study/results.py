@@ -30,7 +30,7 @@ from ..errors import OptvizError
 from ..io import atomic_write
 from ..mnist.results import mean_std
 
-__all__ = ["merge", "load_runs", "verdict", "Verdict", "setting_table", "ROBUST_PP"]
+__all__ = ["merge", "load_runs", "verdict", "Verdict", "setting_table", "lr_line", "ROBUST_PP"]
 
 ROBUST_PP = 0.5   # "within 0.5 percentage points of the best"
 
@@ -193,13 +193,20 @@ def verdict(runs: List[dict], target: float) -> List[Verdict]:
     return out
 
 
+def lr_line(settings: List[SettingStats], point: dict) -> List[SettingStats]:
+    """The settings that differ from ``point`` in the learning rate alone, by learning rate."""
+    def rest(p: dict) -> dict:
+        return {k: v for k, v in p.items() if k != "lr"}
+
+    line = [s for s in settings if "lr" in s.point and rest(s.point) == rest(point)]
+    return sorted(line, key=lambda s: s.point["lr"])
+
+
 def _robustness(best: Optional[SettingStats], mine: List[SettingStats]):
     """(decades, lo, hi): the contiguous learning rates around the best within ROBUST_PP of it."""
     if best is None or "lr" not in best.point:
         return None
-    others = {k: v for k, v in best.point.items() if k != "lr"}
-    line = sorted((s for s in mine if {k: v for k, v in s.point.items() if k != "lr"} == others),
-                  key=lambda s: s.point["lr"])
+    line = lr_line(mine, best.point)
     i = next(k for k, s in enumerate(line) if s.key == best.key)
     floor = best.val[0] - ROBUST_PP / 100
 
