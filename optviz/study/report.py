@@ -185,8 +185,6 @@ def heatmap_data(spec, runs: List[dict], verdicts: Optional[List[Verdict]] = Non
 def write_study_report(study_dir, style: str = "paper", figures: bool = True) -> Dict[str, Path]:
     """Merge the shards, write ``summary.md`` and (unless ``figures=False``) the figures.
     Returns ``{name: path}`` of what was written."""
-    import json
-
     from ..views.sensitivity import draw_sensitivity, heatmap_figure
     from ..views.style import STYLES
     from .run import StudyDir
@@ -199,10 +197,7 @@ def write_study_report(study_dir, style: str = "paper", figures: bool = True) ->
     spec = study.spec()
     runs = merge(study.path)
     verdicts = verdict(runs, spec.target)
-    try:
-        timing = json.loads((study.path / "timing.json").read_text())
-    except (OSError, ValueError):
-        timing = {}
+    timing = study.read_timing()
     paths: Dict[str, Path] = {}
     with atomic_write(study.summary_path, encoding="utf-8") as fh:
         fh.write(summary_markdown(spec, runs, verdicts, timing))

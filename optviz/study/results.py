@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import OptvizError
-from ..io import atomic_write
+from ..io import atomic_write, json_text
 from ..mnist.results import mean_std
 
-__all__ = ["merge", "load_runs", "verdict", "Verdict", "setting_table", "lr_line", "ROBUST_PP"]
+__all__ = ["merge", "verdict", "Verdict", "setting_table", "lr_line", "ROBUST_PP"]
 
 ROBUST_PP = 0.5   # "within 0.5 percentage points of the best"
 
@@ -71,8 +70,8 @@ def merge(study_dir) -> List[dict]:
     for r in runs:
         r["target"] = spec.target
     with atomic_write(study.runs_path, encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in runs)
-    _write_csv(study.path / "runs.csv", runs)
+        fh.writelines(json_text(r) + "\n" for r in runs)
+    _write_csv(study.runs_csv_path, runs)
     return runs
 
 
@@ -100,14 +99,6 @@ def _outcome(setting: dict, seed: int, label: str, records: List[dict], state: d
                test_loss=tests[-1].get("test_loss") if tests else None,
                curve=[list(c) for c in curve], steps_per_epoch=per_epoch, diverged_at=state.get("diverged_at"))
     return out
-
-
-def load_runs(study_dir) -> List[dict]:
-    """The merged runs (``runs.jsonl``), merging first if the shards are newer."""
-    from .run import StudyDir
-
-    study = StudyDir.open(study_dir)
-    return merge(study.path)
 
 
 def _write_csv(path: Path, runs: List[dict]) -> None:

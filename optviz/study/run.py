@@ -46,12 +46,15 @@ class StudyDir:
 
     def __init__(self, path):
         self.path = Path(path)
+        self._record: Optional[dict] = None   # study.json, once read
 
     spec_path = property(lambda self: self.path / "study.json")
     shards_dir = property(lambda self: self.path / "shards")
     figures_dir = property(lambda self: self.path / "figures")
     summary_path = property(lambda self: self.path / "summary.md")
     runs_path = property(lambda self: self.path / "runs.jsonl")
+    runs_csv_path = property(lambda self: self.path / "runs.csv")
+    timing_path = property(lambda self: self.path / "timing.json")
 
     def shard_dir(self, name: str) -> Path:
         return self.shards_dir / name
@@ -97,6 +100,12 @@ class StudyDir:
         return study
 
     def read(self) -> dict:
+        """The checked record of study.json; read once, since nothing rewrites it after :meth:`create`."""
+        if self._record is None:
+            self._record = self._load()
+        return self._record
+
+    def _load(self) -> dict:
         try:
             record = json.loads(self.spec_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -128,6 +137,13 @@ class StudyDir:
         except (OSError, ValueError):
             return "started"
         return "done" if state.get("status") == "done" else "started"
+
+    def read_timing(self) -> dict:
+        """timing.json: the wall-clock seconds of the sessions so far ({} before the first one ends)."""
+        try:
+            return json.loads(self.timing_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
 
 
 def shard_config(spec: StudySpec, shard: Shard):
@@ -288,11 +304,7 @@ def run_study(spec: StudySpec, folder, *, executor=None, progress: bool = True,
 
 
 def _note_time(study: StudyDir, seconds: float) -> None:
-    path = study.path / "timing.json"
-    try:
-        timing = json.loads(path.read_text())
-    except (OSError, ValueError):
-        timing = {}
+    timing = study.read_timing()
     timing["wall_clock"] = float(timing.get("wall_clock", 0.0)) + seconds
     timing.setdefault("sessions", []).append(round(seconds, 3))
-    write_json(path, timing)
+    write_json(study.timing_path, timing)
