@@ -20,16 +20,11 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..io import atomic_write
+from ..mnist.results import _pct   # "mean ± std" in %, as in the comparison's summary
 from .results import ROBUST_PP, Verdict, lr_line, merge, setting_table, verdict
+from .run import plural
 
 __all__ = ["write_study_report", "summary_markdown", "sensitivity_data", "heatmap_data"]
-
-
-def _pct(ms, digits: int = 2) -> str:
-    mean, std = ms if isinstance(ms, tuple) else (ms, None)
-    if mean is None:
-        return "–"
-    return f"{100 * mean:.{digits}f}" + (f" ± {100 * std:.{digits}f}" if std else "")
 
 
 def _point(point: dict) -> str:
@@ -51,8 +46,8 @@ def summary_markdown(spec, runs: List[dict], verdicts: List[Verdict], timing: di
     done = sum(r["status"] == "done" for r in runs)
     subset = f", first {config.subset:,} training images" if config.subset else ""
     head = (f"# Tuning study ({spec.preset or 'custom'})\n\n"
-            f"{config.dataset}, model `{config.model}`, batch {config.batch_size}, {config.epochs} "
-            f"epoch{'s' if config.epochs != 1 else ''}, schedule {config.schedule}{subset}; "
+            f"{config.dataset}, model `{config.model}`, batch {config.batch_size}, {plural(config.epochs, 'epoch')}, "
+            f"schedule {config.schedule}{subset}; "
             f"grid {', '.join(f'{k}={v}' for k, v in spec.grid.items()) or '(none)'}; seeds "
             f"{', '.join(map(str, seeds))}. {done} of {len(runs)} runs finished"
             + (f"; {timing['wall_clock']:,.0f} s wall-clock in all" if timing.get("wall_clock") else "") + ".\n\n"
@@ -128,12 +123,11 @@ def sensitivity_data(spec, runs: List[dict], verdicts: Optional[List[Verdict]] =
         defaults.append(next((i for i, s in enumerate(line) if s.default), None))
     if not names:
         return None
-    n_seeds = len(spec.seeds)
     return Sensitivity(names=names, labels=labels, x=xs, values=values, diverged=gone,
                        ylabel="validation error (%)", higher_is_better=False, yscale="log", centre="mean",
                        defaults=defaults, percent=True,
-                       subtitle=f"mean ± std over {n_seeds} seed{'s' if n_seeds != 1 else ''}, "
-                                f"{_plural(spec.base_config().epochs, 'epoch')}")
+                       subtitle=f"mean ± std over {plural(len(spec.seeds), 'seed')}, "
+                                f"{plural(spec.base_config().epochs, 'epoch')}")
 
 
 def heatmap_data(spec, runs: List[dict], verdicts: Optional[List[Verdict]] = None):
@@ -213,10 +207,6 @@ def write_study_report(study_dir, style: str = "paper", figures: bool = True) ->
     if heat is not None:
         paths["heatmap"] = _save(heatmap_figure(heat, style, title), study.figures_dir / "heatmap.png", style)
     return paths
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _model(spec) -> str:

@@ -33,6 +33,11 @@ STUDY_KIND = "optviz-study"
 FORMAT = 1
 
 
+def plural(n: int, word: str) -> str:
+    """``plural(1, "seed")`` -> "1 seed"; ``plural(3, "seed")`` -> "3 seeds"."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 class StudyInterrupted(KeyboardInterrupt):
     """Ctrl-C during a study, after everything finished so far was saved."""
 
