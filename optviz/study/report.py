@@ -218,6 +218,5 @@ def _model(spec) -> str:
 def _save(fig, path: Path, style: str) -> Path:
     from ..views.save import save_figure
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path)
+    save_figure(fig, path)   # makes figures/ (through io), and removes it again if the write fails
     return path

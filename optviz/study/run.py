@@ -84,12 +84,9 @@ class StudyDir:
             return study
         if (path / "config.json").exists():
             raise OptvizError(f"{str(path)!r} holds an optviz mnist run, not a study; choose another -o")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OptvizError(f"cannot create study folder {str(path)!r}: {exc.strerror or exc}") from None
         from ..mnist.results import provenance
 
+        # io makes the folder with the file, and removes it again if the write fails
         write_json(study.spec_path, {**provenance(STUDY_KIND, FORMAT), "spec": spec.to_dict(),
                                      "settings": [s.to_dict() for s in spec.settings()],
                                      "shards": [s.to_dict() for s in spec.shards()]})
