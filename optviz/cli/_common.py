@@ -15,6 +15,9 @@ from click.shell_completion import CompletionItem
 
 from ..errors import InvalidValue, OptvizError, UnknownName
 
+#: Exit codes, as click users expect them (1, a runtime failure, is RuntimeFailure.exit_code).
+EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
+
 STYLE_HELP = "Style preset: paper, slides (16:9, large type) or dark."
 STILL_FORMATS = ("png", "svg", "pdf")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import InvalidValue, OptvizError, UnknownName
-from ._common import (choice, complete_specs, datasets, dtypes, lr_schedules, models, presets, snapshot_kinds, styles,
+from ._common import (EXIT_INTERRUPTED, choice, complete_specs, datasets, dtypes, lr_schedules, models, presets, snapshot_kinds, styles,
                       trainers)
 
 
@@ -196,7 +196,7 @@ def mnist(ctx, preset, opt, reference, epochs, batch_size, seeds, model, dataset
                 report.write_report(stop.run_dir, style)
             except Exception as exc:  # noqa: BLE001  (the data are safe; figures are a bonus)
                 _echo_err(f"(figures not drawn: {exc})")
-        ctx.exit(130)
+        ctx.exit(EXIT_INTERRUPTED)
     paths = report.write_report(result.run_dir, style, figures=not no_figures)
     click.echo(result.markdown)
     if landscape:
@@ -226,6 +226,14 @@ def _print_paths(run_dir: Path, paths: dict) -> None:
         click.echo(f"  {key:<13} {path}")
 
 
+def _print_study(folder: Path, paths: dict) -> None:
+    """A study's summary, then its folder and what was written there."""
+    click.echo(paths["summary"].read_text(encoding="utf-8"))
+    click.echo(f"study folder: {folder}")
+    for key, path in paths.items():
+        click.echo(f"  {key:<12} {path}")
+
+
 @click.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @_style_option
@@ -245,11 +253,7 @@ def report_command(run_dir, style, no_figures):
     if StudyDir.is_study(run_dir):  # a study folder: its verdict
         from ..study.report import write_study_report
 
-        paths = write_study_report(run_dir, style, figures=not no_figures)
-        click.echo(paths["summary"].read_text(encoding="utf-8"))
-        click.echo(f"study folder: {run_dir}")
-        for key, path in paths.items():
-            click.echo(f"  {key:<12} {path}")
+        _print_study(run_dir, write_study_report(run_dir, style, figures=not no_figures))
         return
     from ..mnist import report
 

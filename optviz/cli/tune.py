@@ -6,8 +6,8 @@ from pathlib import Path
 import click
 
 from ..errors import OptvizError
-from ._common import choice, complete_specs, snapshot_kinds, study_presets
-from .mnist import _Number, _echo_err, _style_option, protocol_options
+from ._common import EXIT_INTERRUPTED, choice, complete_specs, snapshot_kinds, study_presets
+from .mnist import _Number, _echo_err, _print_study, _style_option, protocol_options
 
 EXECUTORS = ("local", "ray")
 
@@ -68,7 +68,7 @@ def tune(ctx, preset, opt, grid, seeds, epochs, batch_size, model, dataset, data
 
     if preset is None and not opt:
         raise OptvizError("give --preset lecture (or quick), or the optimizers to tune with --opt")
-    fields = study_preset(preset) if preset else {"optimizers": [], "grid": {}, "seeds": 3, "train": {}}
+    fields = study_preset(preset) if preset else {}   # StudySpec's defaults, and the options below
     if opt:
         fields["optimizers"] = list(opt)
     if grid:
@@ -107,12 +107,8 @@ def tune(ctx, preset, opt, grid, seeds, epochs, batch_size, model, dataset, data
             write_study_report(stop.folder, style, figures=False)  # the verdict so far
         except OptvizError as exc:
             _echo_err(f"(summary not written: {exc})")
-        ctx.exit(130)
-    paths = write_study_report(study.path, style, figures=not no_figures)
-    click.echo(paths["summary"].read_text(encoding="utf-8"))
-    click.echo(f"study folder: {study.path}")
-    for key, path in paths.items():
-        click.echo(f"  {key:<12} {path}")
+        ctx.exit(EXIT_INTERRUPTED)
+    _print_study(study.path, write_study_report(study.path, style, figures=not no_figures))
 
 
 COMMANDS = [tune]
