@@ -100,17 +100,17 @@ def animate_command(function, opts, starts, steps, noise, seed, style, frames, f
       optviz animate saddle --opt sgd:lr=0.01 --opt momentum:lr=0.01 --arrows grad,momentum -o saddle.mp4
     """
     from ..engine.presets import default_steps
-    from ..io import check_writable
     from ..surfaces import get_surface
     from ..views.animate import animate, check_animation
 
     style = _check_style(style, "slides")
-    path = check_writable(check_extension(output, ANIMATION_FORMATS))
+    path = check_extension(output, ANIMATION_FORMATS)
     arrow_list = tuple(a.strip() for a in arrows.split(",") if a.strip())
     for kind in arrow_list:
         check_name("arrow kind", kind, arrow_kinds())
     n_steps = steps or default_steps(get_surface(function).name)
-    check_animation(path, n_steps + 1 if schedule == "all" else min(frames, n_steps + 1), fps)
+    # the format's frame rates, an HTML player's memory, and a real write probe of the path
+    path = check_animation(path, n_steps + 1 if schedule == "all" else min(frames, n_steps + 1), fps)
     surface, paths = _run(function, opts, starts, steps, noise, seed)
     anim = animate(surface, paths, style=style, frames=frames, schedule=schedule, fps=fps, arrows=arrow_list,
                    title=_noisy_title(surface, noise, seed) if noise else None)

@@ -281,8 +281,6 @@ def run_study(spec: StudySpec, folder, *, executor=None, progress: bool = True,
     """Run (or resume) the study ``spec`` in ``folder``: train every unfinished shard with
     ``executor`` (default :class:`LocalExecutor`). The verdict is
     :func:`optviz.study.report.write_study_report`'s (also after Ctrl-C: what is done)."""
-    from ..mnist.train import TrainingInterrupted
-
     spec.validate()
     study = StudyDir.create(folder, spec)
     shards = study.shards()
@@ -295,8 +293,7 @@ def run_study(spec: StudySpec, folder, *, executor=None, progress: bool = True,
     started = time.perf_counter()
     try:
         executor.run(study, pending, bar, log=None if progress and not bar.disable else log, data=data)
-    except (TrainingInterrupted, KeyboardInterrupt):
-        bar.close()
+    except KeyboardInterrupt:   # Ctrl-C here, or a shard's TrainingInterrupted (a KeyboardInterrupt too)
         _note_time(study, time.perf_counter() - started)
         raise StudyInterrupted(study.path) from None
     finally:
