@@ -121,21 +121,20 @@ def _umask() -> int:
     return mask
 
 
-def _make_parents(folder: Path) -> List[Path]:
-    """``mkdir -p folder``; returns the folders it created, deepest last."""
+def _make_parents(folder: Path, created: List[Path]) -> None:
+    """``mkdir -p folder``, appending each folder it makes to ``created`` (deepest last) as it
+    goes, so that the caller can remove them again even when a deeper one fails."""
     missing = []
     p = folder
     while not p.exists() and p != p.parent:
         missing.append(p)
         p = p.parent
-    created = []
     for d in reversed(missing):
         try:
             d.mkdir()
         except FileExistsError:
             continue
         created.append(d)
-    return created
 
 
 def _remove_empty(folders: List[Path]) -> None:
@@ -165,39 +164,32 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     created: List[Path] = []
     tmp: Optional[Path] = None
     try:
-        try:
-            created = _make_parents(path.parent)
-            fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-            os.close(fd)
-        except OSError as exc:
-            raise write_failure(path, exc, path.parent, *created) or exc from None
+        _make_parents(path.parent, created)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+        os.close(fd)
         tmp = Path(name)
         yield tmp
-        try:
-            if tmp.exists():
-                os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-                _fsync(tmp)
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise write_failure(path, exc, tmp) or exc from None
-    except OSError as exc:        # raised while writing the temporary file (a full disk, ...)
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        _remove_empty(created)
-        failure = write_failure(path, exc, *([tmp] if tmp is not None else []))
-        if failure is None:
-            raise
-        raise failure from None
+        if tmp.exists():
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+            _fsync(tmp)
+        os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
         _remove_empty(created)
+        if isinstance(exc, (KeyboardInterrupt, RuntimeFailure)):
+            raise
+        # before the temporary file exists, the error names a folder being made for ``path``
+        ours = path.parents if tmp is None else [tmp]
+        failure = write_failure(path, exc, *ours)
         # a writer that trips over its own cleanup after a full disk (matplotlib's PDF backend
         # raises AttributeError while handling ENOSPC): report the disk, not the symptom
-        cause = _storage_cause(exc)
-        if cause is not None and not isinstance(exc, (KeyboardInterrupt, RuntimeFailure)):
-            raise write_failure(path, cause) from None
-        raise
+        cause = _storage_cause(exc) if failure is None else None
+        if cause is not None:
+            failure = write_failure(path, cause)
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def _storage_cause(exc: BaseException) -> Optional[OSError]:

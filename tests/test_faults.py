@@ -105,6 +105,8 @@ def test_every_table_suggests(cli, args, suggestion):
 @pytest.mark.parametrize("args,message", [
     (["plot", "rosenbrock", "--seed", "-1", "--noise", "0.1", "-o", "x.png"], "--seed must be an integer >= 0"),
     (["sweep", "rosenbrock", "--seed", "-1", "-o", "x.png"], "--seed must be an integer >= 0"),
+    (["landscape", "runs/x", "--seed", "-1", "-o", "x.png"], "--seed must be an integer >= 0"),
+    (["basins", "himmelblau", "--steps", "0", "-o", "x.png"], "--steps must be > 0, got 0"),
     (["plot", "rosenbrock", "--noise", "nan", "-o", "x.png"], "--noise must be a finite number >= 0"),
     (["plot", "rosenbrock", "--noise", "inf", "-o", "x.png"], "--noise must be a finite number >= 0"),
     (["animate", "rosenbrock", "--noise", "-0.5", "-o", "x.gif"], "--noise must be a finite number >= 0"),
@@ -229,6 +231,18 @@ def test_a_writer_that_trips_over_a_full_disk_is_still_a_full_disk(tmp_path):
     with pytest.raises(AttributeError):            # a real bug keeps its traceback
         with atomic_path(tmp_path / "y.pdf"):
             raise AttributeError("a bug")
+
+
+def test_folders_that_cannot_all_be_made_are_not_left_behind(tmp_path):
+    """A folder name too long for the file system, below folders that could be made: one
+    line naming the path, and the folders made before it are removed again (rule 2)."""
+    from optviz.io import atomic_write
+
+    for path in (tmp_path / "a" / "b" / ("x" * 300) / "f.txt", tmp_path / "c" / ("y" * 300) / "d" / "f.txt"):
+        with pytest.raises(RuntimeFailure, match="cannot write .*f.txt'.*file name too long"):
+            with atomic_write(path) as fh:
+                fh.write("never")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_full_disk_keeps_the_old_file(tmp_path):
@@ -390,8 +404,19 @@ def test_shell_completion():
 
 
 def test_completion_helpers_for_the_mnist_command():
-    from optviz.cli._common import complete_models, complete_presets
+    assert _complete(["mnist", "--model"], "m") == ["mlp"] or "mlp" in _complete(["mnist", "--model"], "m")
+    assert "lecture" in _complete(["mnist", "--preset"], "")
 
-    assert [c.value for c in complete_models(None, None, "m")] == ["mlp"] or \
-        "mlp" in [c.value for c in complete_models(None, None, "m")]
-    assert "lecture" in [c.value for c in complete_presets(None, None, "")]
+
+def test_every_name_option_completes_what_it_accepts():
+    """An option's completion and its check read one table (choice in cli/_common)."""
+    assert _complete(["mnist", "--trainer"], "s") == ["stacked", "sequential"]
+    assert _complete(["mnist", "--dtype"], "") == ["float32", "float64"]
+    assert _complete(["mnist", "--snapshots"], "d") == ["dense"]
+    assert _complete(["mnist", "--schedule"], "c") == ["constant", "cosine"]
+    assert _complete(["tune", "--preset"], "q") == ["quick"]
+    assert _complete(["tune", "--executor"], "") == ["local", "ray"]
+    assert _complete(["landscape", "run", "--plane"], "p") == ["pca", "points"]
+    assert _complete(["animate", "beale", "--schedule"], "l") == ["linear", "log"]
+    assert _complete(["animate", "beale", "--arrows"], "grad") == ["grad", "grad,momentum"]
+    assert _complete(["stability", "beale", "--style"], "s") == ["slides"]

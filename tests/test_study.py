@@ -182,6 +182,30 @@ def test_a_folder_holds_one_study(data, tmp_path):
         run_study(small_spec(seeds=1), tmp_path / "s", data=data, progress=False)
 
 
+def test_a_study_folder_that_cannot_be_written_leaves_nothing(data, tmp_path, monkeypatch):
+    """The study folder is made by io's atomic write of study.json, so a failed write takes it
+    away again (io's rule 2), and a figure that cannot be written is one line, not a traceback."""
+    import errno
+
+    import optviz.io as io
+    from optviz.errors import InvalidValue, RuntimeFailure
+
+    def full_disk(path):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(io, "_fsync", full_disk)
+        with pytest.raises(RuntimeFailure, match="study.json.*no space left"):
+            run_study(small_spec(seeds=1), tmp_path / "new" / "study", data=data, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+    run_study(small_spec(seeds=1, train={"epochs": 1, "val_size": N_VAL}), tmp_path / "s", data=data,
+              progress=False)
+    (tmp_path / "s" / "figures").write_text("a file where the figures folder goes")
+    with pytest.raises(InvalidValue, match="sensitivity.png'.*figures' is a file, not a folder"):
+        write_study_report(tmp_path / "s")
+
+
 # ---------------------------------------------------------------- the command line
 
 

@@ -14,11 +14,7 @@ import sys
 import click
 
 from ..errors import OptvizError
-from ._common import set_verbose, verbose
-
-
-#: Exit codes, as click users expect them.
-EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
+from ._common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, set_verbose, verbose
 
 
 class _Group(click.Group):

@@ -13,7 +13,13 @@ from typing import Callable, Iterable, List, Sequence
 import click
 from click.shell_completion import CompletionItem
 
-from ..errors import InvalidValue, OptvizError
+from ..errors import InvalidValue, OptvizError, UnknownName
+
+#: Exit codes, as click users expect them (1, a runtime failure, is RuntimeFailure.exit_code).
+EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
+
+STYLE_HELP = "Style preset: paper, slides (16:9, large type) or dark."
+STILL_FORMATS = ("png", "svg", "pdf")
 
 
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
@@ -97,41 +103,116 @@ def complete_from(values: Callable[[], Iterable[str]]):
     return complete
 
 
-def _functions():
+# The valid names of each option that takes one; each table imports its module only
+# when called (when a value is checked, or at a Tab press), so `optviz --help` stays light.
+
+
+def functions():
     from ..surfaces import surface_names
 
     return surface_names()
 
 
-def _styles():
-    from ..views.style import style_names
+def styles():
+    from ..views.style import STYLES
 
-    return style_names()
+    return STYLES
 
 
-def _models():
+def models():
     from ..mnist.models import MODELS
 
-    return list(MODELS)
+    return MODELS
 
 
-def _presets():
+def presets():
     from ..mnist.presets import PRESETS
 
-    return list(PRESETS)
+    return PRESETS
 
 
-def _datasets():
+def study_presets():
+    from ..study.spec import STUDY_PRESETS
+
+    return STUDY_PRESETS
+
+
+def datasets():
     from ..mnist.sources import DATASETS
 
-    return list(DATASETS)
+    return DATASETS
 
 
-complete_functions = complete_from(_functions)
-complete_styles = complete_from(_styles)
-complete_models = complete_from(_models)       # for `optviz mnist --model`
-complete_presets = complete_from(_presets)     # for `optviz mnist --preset`
-complete_datasets = complete_from(_datasets)
+def lr_schedules():
+    from ..mnist.config import SCHEDULE_KINDS
+
+    return SCHEDULE_KINDS
+
+
+def snapshot_kinds():
+    from ..mnist.snapshots import SNAPSHOT_KINDS
+
+    return SNAPSHOT_KINDS
+
+
+def trainers():
+    from ..mnist.config import TRAINERS
+
+    return TRAINERS
+
+
+def dtypes():
+    from ..mnist.config import DTYPES
+
+    return DTYPES
+
+
+def planes():
+    from ..landscape.compute import PLANES
+
+    return PLANES
+
+
+def plot_kinds():
+    from ..api import PLOT_KINDS
+
+    return PLOT_KINDS
+
+
+def frame_schedules():
+    from ..views.frames import SCHEDULES
+
+    return SCHEDULES
+
+
+def arrow_kinds():
+    from ..views.animate import ARROWS
+
+    return ARROWS
+
+
+def check_name(kind: str, value: str, valid: Iterable[str]) -> str:
+    """``value`` if it is one of ``valid``; else :class:`UnknownName` (which suggests the closest)."""
+    if value not in valid:
+        raise UnknownName(kind, value, valid)
+    return value
+
+
+def choice(kind: str, names: Callable[[], Iterable[str]]) -> dict:
+    """The keywords of an option that takes one of ``names()``: a callback that refuses any
+    other value (``unknown KIND 'x'; did you mean ...``) and the same names for shell
+    completion. ``names`` is called only when a value is given or completed.
+
+    ``click.option("--model", default=None, **choice("model", models), help=...)``
+    """
+    def check(ctx, param, value):
+        return value if value is None else check_name(kind, value, names())
+
+    return {"callback": check, "shell_complete": complete_from(names)}
+
+
+complete_functions = complete_from(functions)
+complete_styles = complete_from(styles)
 
 
 def complete_specs(ctx, param, incomplete: str) -> List[CompletionItem]:
@@ -170,3 +251,10 @@ def check_extension(path: str, valid: Sequence[str]) -> Path:
         raise OptvizError(f"cannot write {str(path)!r}: unsupported extension {path.suffix or '(none)'!r}; "
                           f"use one of: {', '.join('.' + v for v in valid)}")
     return path
+
+
+def figure_path(output: str) -> Path:
+    """The path of a still figure (.png, .svg or .pdf), checked writable before any work."""
+    from ..io import check_writable
+
+    return check_writable(check_extension(output, STILL_FORMATS))

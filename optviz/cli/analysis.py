@@ -5,32 +5,10 @@ from pathlib import Path
 
 import click
 
-from ..errors import InvalidValue, OptvizError, UnknownName
+from ..errors import InvalidValue, OptvizError
+from ._common import STYLE_HELP, choice, figure_path, positive_int, styles
 
-FIGURE_FORMATS = ("png", "svg", "pdf")
-STYLE_HELP = "Style preset: paper, slides (16:9, large type) or dark."
 LOG_AXES = ("lr", "eps", "weight_decay", "eps_root")
-
-
-def _style(ctx, param, value):
-    from ..views.style import STYLES
-
-    if value not in STYLES:
-        raise UnknownName("style", value, STYLES)
-    return value
-
-
-def _positive(ctx, param, value):
-    if value is not None and value <= 0:
-        raise InvalidValue(f"{param.opts[0]} must be > 0, got {value}")
-    return value
-
-
-def _figure_path(output: str) -> Path:
-    from ..io import check_writable
-    from ._common import check_extension
-
-    return check_writable(check_extension(output, FIGURE_FORMATS))
 
 
 def _grid(text: str):
@@ -83,12 +61,12 @@ def _start(values):
 @click.option("--y", "y_axis", default=None, metavar="NAME=LO:HI|none",
               help="Vertical axis. Default: momentum (γ) or β₁, 0 to 0.99; 'none' for a one-row strip.")
 @click.option("--grid", default="120x80", show_default=True, metavar="NXxNY", help="Cells per axis.")
-@click.option("--steps", type=int, default=500, show_default=True, callback=_positive, help="Steps per cell.")
+@click.option("--steps", type=int, default=500, show_default=True, callback=positive_int, help="Steps per cell.")
 @click.option("--start", default=None, metavar="X,Y", help="Start (write --start=-1.5,2). Default: the lecture start.")
 @click.option("--metric", type=click.Choice(["gap", "steps"]), default="gap", show_default=True,
               help="Colour: final f - f*, or steps until f - f* <= tol (f(start) - f*).")
 @click.option("--tol", type=float, default=1e-6, show_default=True, help="Tolerance of --metric steps.")
-@click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
+@click.option("--style", default="paper", show_default=True, **choice("style", styles), help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Output file: .png, .svg or .pdf.")
 def stability_command(function, opts, x_axis, y_axis, grid, steps, start, metric, tol, style, output):
     """Where optimizers converge, over two hyperparameters, with the theoretical boundary.
@@ -109,7 +87,7 @@ def stability_command(function, opts, x_axis, y_axis, grid, steps, start, metric
     from ..views.stability import stability_figure
 
     nx, ny = _grid(grid)
-    path = _figure_path(output)
+    path = figure_path(output)
     surface = get_surface(function)
     x = _axis(x_axis, nx) if x_axis else None
     y = "auto" if y_axis is None else _axis(y_axis, ny)
@@ -146,9 +124,9 @@ def _cells_off(m):
 @click.option("--opt", "opts", multiple=True, metavar="SPEC",
               help="Optimizer, repeatable (also newton, damped_newton, saddle_free_newton). "
                    "Default: the lecture's five, tuned for the function, and Newton.")
-@click.option("--grid", type=int, default=151, show_default=True, callback=_positive, help="Starts per side.")
-@click.option("--steps", type=int, default=500, show_default=True, callback=_positive, help="Steps per start.")
-@click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
+@click.option("--grid", type=int, default=151, show_default=True, callback=positive_int, help="Starts per side.")
+@click.option("--steps", type=int, default=500, show_default=True, callback=positive_int, help="Steps per start.")
+@click.option("--style", default="paper", show_default=True, **choice("style", styles), help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Output file: .png, .svg or .pdf.")
 def basins_command(function, opts, grid, steps, style, output):
     """Which minimum (or saddle, or maximum, or nothing) each start leads to, per optimizer.
@@ -166,7 +144,7 @@ def basins_command(function, opts, grid, steps, style, output):
 
     if grid < 2:
         raise InvalidValue(f"--grid must be >= 2, got {grid}")
-    path = _figure_path(output)
+    path = figure_path(output)
     surface = get_surface(function)
     maps = []
     for spec in opts or (*lecture_specs(surface.name), "newton"):
@@ -184,8 +162,8 @@ def basins_command(function, opts, grid, steps, style, output):
 @click.option("--opt", "opts", multiple=True, metavar="SPEC",
               help="Optimizer, repeatable. Default: the lecture's five, tuned for the function.")
 @click.option("--start", default=None, metavar="X,Y", help="Start (write --start=-1.5,2). Default: the lecture start.")
-@click.option("--steps", type=int, default=None, callback=_positive, help="Steps per optimizer.")
-@click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
+@click.option("--steps", type=int, default=None, callback=positive_int, help="Steps per optimizer.")
+@click.option("--style", default="paper", show_default=True, **choice("style", styles), help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Output file: .png, .svg or .pdf.")
 def curvature_command(function, opts, start, steps, style, output):
     """The Hessian's top eigenvalue along each path, beside the optimizer's limit c/η.
@@ -202,7 +180,7 @@ def curvature_command(function, opts, start, steps, style, output):
     from ..views.curvature import path_curvature_figure
     from ..views.save import save_figure
 
-    path = _figure_path(output)
+    path = figure_path(output)
     surface = get_surface(function)
     if not hasattr(surface, "hessian"):
         raise OptvizError(f"{surface.name} has no Hessian formula")
@@ -224,14 +202,14 @@ def curvature_command(function, opts, start, steps, style, output):
 @click.command("sharpness")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--runs", default=None, metavar="A,B,...", help="Run labels (default: all with snapshots).")
-@click.option("--images", type=int, default=2000, show_default=True, callback=_positive,
+@click.option("--images", type=int, default=2000, show_default=True, callback=positive_int,
               help="Training images the Hessian is taken on (the first N; the same for every snapshot).")
-@click.option("--every", type=int, default=1, show_default=True, callback=_positive, help="Use every k-th snapshot.")
-@click.option("--max-points", type=int, default=40, show_default=True, callback=_positive,
+@click.option("--every", type=int, default=1, show_default=True, callback=positive_int, help="Use every k-th snapshot.")
+@click.option("--max-points", type=int, default=40, show_default=True, callback=positive_int,
               help="At most this many snapshots per run (evenly spread; first and last kept).")
 @click.option("--method", type=click.Choice(["lanczos", "power"]), default="lanczos", show_default=True,
               help="Top eigenvalue by Lanczos or by power iteration.")
-@click.option("--iters", type=int, default=80, show_default=True, callback=_positive,
+@click.option("--iters", type=int, default=80, show_default=True, callback=positive_int,
               help="At most this many Hessian-vector products per eigenvalue.")
 @click.option("--tol", type=float, default=1e-3, show_default=True, help="Relative residual to accept.")
 @click.option("--no-precondition", is_flag=True,
@@ -242,9 +220,9 @@ def curvature_command(function, opts, start, steps, style, output):
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Data folder (default: the run's, else $OPTVIZ_DATA_DIR or the per-user cache).")
 @click.option("--title", default=None, help="Figure title (the cost per eigenvalue is added to it).")
-@click.option("--threads", type=int, default=1, show_default=True, callback=_positive,
+@click.option("--threads", type=int, default=1, show_default=True, callback=positive_int,
               help="torch threads (on a shared machine, more threads can be much slower).")
-@click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
+@click.option("--style", default="paper", show_default=True, **choice("style", styles), help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Figure: .png, .svg or .pdf (the numbers go beside it as .json).")
 def sharpness_command(run_dir, runs, images, every, max_points, method, iters, tol, no_precondition, x_axis,
                       no_cache, data_dir, title, threads, style, output):
@@ -270,7 +248,7 @@ def sharpness_command(run_dir, runs, images, every, max_points, method, iters, t
         raise InvalidValue(f"--max-points must be >= 2, got {max_points}")
     if iters < 2:
         raise InvalidValue(f"--iters must be >= 2, got {iters}")
-    path = _figure_path(output)
+    path = figure_path(output)
     data = None
     if data_dir is not None:
         from ..mnist.dataset import MNISTData
@@ -299,23 +277,23 @@ def sharpness_command(run_dir, runs, images, every, max_points, method, iters, t
                    "lbfgs[:history=20,iters=5,batch=0] or newton_cg[:damping=1,cg_iters=20,batch=10000,"
                    "curvature_batch=2000,curvature=gauss_newton|hessian]. Default: SGD, Momentum, Adam, "
                    "L-BFGS, Newton-CG.")
-@click.option("--budget", type=float, default=60.0, show_default=True, callback=_positive,
+@click.option("--budget", type=float, default=60.0, show_default=True, callback=positive_int,
               help="Seconds of training per method (evaluations not counted).")
-@click.option("--subset", type=int, default=None, callback=_positive, help="Train on the first N images.")
-@click.option("--val-images", type=int, default=10000, show_default=True, callback=_positive,
+@click.option("--subset", type=int, default=None, callback=positive_int, help="Train on the first N images.")
+@click.option("--val-images", type=int, default=10000, show_default=True, callback=positive_int,
               help="Validation images for the accuracy.")
-@click.option("--val-size", type=int, default=10000, show_default=True, callback=_positive,
+@click.option("--val-size", type=int, default=10000, show_default=True, callback=positive_int,
               help="Training images held out for validation (the lecture's split).")
-@click.option("--evals", type=int, default=30, show_default=True, callback=_positive,
+@click.option("--evals", type=int, default=30, show_default=True, callback=positive_int,
               help="Evaluation points per method (log-spaced in time).")
-@click.option("--threads", type=int, default=1, show_default=True, callback=_positive,
+@click.option("--threads", type=int, default=1, show_default=True, callback=positive_int,
               help="torch threads, the same for every method.")
 @click.option("--model", default="mlp", show_default=True, help="Network (mlp, deep_mlp, cnn).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Initial weights and batch order.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Data folder.")
 @click.option("--from", "from_json", type=click.Path(path_type=Path), default=None,
               help="Redraw from a saved .json instead of training.")
-@click.option("--style", default="paper", show_default=True, callback=_style, help=STYLE_HELP)
+@click.option("--style", default="paper", show_default=True, **choice("style", styles), help=STYLE_HELP)
 @click.option("-o", "--output", required=True, help="Figure: .png, .svg or .pdf (the numbers go beside it as .json).")
 def second_order_command(opts, budget, subset, val_images, val_size, evals, threads, model, seed, data_dir, from_json,
                          style, output):
@@ -336,7 +314,7 @@ def second_order_command(opts, budget, subset, val_images, val_size, evals, thre
     from ..views.save import save_figure
     from ..views.second_order import format_bytes, second_order_figure
 
-    path = _figure_path(output)
+    path = figure_path(output)
     if from_json is not None:
         result = ComparisonResult.load(from_json)
     else:

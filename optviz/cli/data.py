@@ -6,16 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import RuntimeFailure, UnknownName
-from ._common import complete_datasets, set_verbose
-
-
-def _dataset(ctx, param, value):
-    from ..mnist.sources import DATASETS
-
-    if value is not None and value not in DATASETS:
-        raise UnknownName("dataset", value, DATASETS)
-    return value
+from ..errors import RuntimeFailure
+from ._common import choice, datasets, set_verbose
 
 
 def _echo_err(msg: str) -> None:
@@ -33,8 +25,8 @@ def data():
 
 
 @data.command("fetch")
-@click.option("--dataset", default="mnist", show_default=True, callback=_dataset,
-              metavar="[mnist|fashion_mnist]", help="Which dataset.", shell_complete=complete_datasets)
+@click.option("--dataset", default="mnist", show_default=True, **choice("dataset", datasets),
+              metavar="[mnist|fashion_mnist]", help="Which dataset.")
 @_data_dir
 @click.option("--from", "source", type=click.Path(path_type=Path), default=None,
               help="Import from this folder or tar archive (raw IDX or .gz files) instead of downloading.")
@@ -65,8 +57,8 @@ def fetch(dataset, data_dir, source):
 
 
 @data.command("info")
-@click.option("--dataset", default=None, callback=_dataset, metavar="[mnist|fashion_mnist]",
-              help="Only this dataset (default: all).", shell_complete=complete_datasets)
+@click.option("--dataset", default=None, **choice("dataset", datasets), metavar="[mnist|fashion_mnist]",
+              help="Only this dataset (default: all).")
 @_data_dir
 def info(dataset, data_dir):
     """Show which data files are present, their sizes, and whether they verify (rehashes them).

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import InvalidValue, UnknownName
+from ._common import EXIT_INTERRUPTED
 
 STYLE_HELP = "Style preset of the page and its exports: paper, slides (large type) or dark."
 
@@ -85,7 +86,7 @@ def explore_command(function, run_dir, plane, grid, subset, port, host, out_dir,
     except KeyboardInterrupt:
         # the server stops cleanly; the exit code says it was interrupted, as in every command
         click.echo("Interrupted. The explorer stopped.", err=True)
-        click.get_current_context().exit(130)
+        ctx.exit(EXIT_INTERRUPTED)
 
 
 COMMANDS = [explore_command]

@@ -5,19 +5,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import InvalidValue, UnknownName
-from ._common import complete_from, complete_styles
-
-PLANE_CHOICES = ("pca", "random", "points")
-STYLE_HELP = "Style preset: paper, slides (16:9, large type) or dark."
-
-
-def _check_choice(kind, valid):
-    def callback(ctx, param, value):
-        if value is not None and value not in valid:
-            raise UnknownName(kind, value, valid)
-        return value
-    return callback
+from ..errors import InvalidValue
+from ._common import STYLE_HELP, choice, nonneg_int, planes, styles
 
 
 def _at_least(low):
@@ -36,18 +25,9 @@ def _memory(ctx, param, value):
     return parse_bytes(value)
 
 
-def _styles(ctx, param, value):
-    from ..views.style import STYLES
-
-    if value not in STYLES:
-        raise UnknownName("style", value, STYLES)
-    return value
-
-
 @click.command("landscape")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--plane", default="pca", show_default=True, callback=_check_choice("plane", PLANE_CHOICES),
-              metavar="[pca|random|points]", shell_complete=complete_from(lambda: PLANE_CHOICES),
+@click.option("--plane", default="pca", show_default=True, **choice("plane", planes), metavar="[pca|random|points]",
               help="pca: the two principal directions of all snapshots; random: filter-normalised random "
                    "directions (Li et al. 2018); points: the plane through three points (--points).")
 @click.option("--points", default=None, metavar="A,B,C",
@@ -56,7 +36,7 @@ def _styles(ctx, param, value):
 @click.option("--centre", "--center", "centre", default=None, metavar="WHERE",
               help="PCA: start (default: the shared initial weights) or mean. Random: a run (its final weights; "
                    "default the first run), start or mean.")
-@click.option("--seed", type=int, default=0, show_default=True, callback=_at_least(0),
+@click.option("--seed", type=int, default=0, show_default=True, callback=nonneg_int,
               help="Seed of the random directions (>= 0).")
 @click.option("--grid", type=int, default=51, show_default=True, callback=_at_least(3), help="Grid points per axis.")
 @click.option("--subset", type=int, default=2000, show_default=True, callback=_at_least(1),
@@ -68,8 +48,7 @@ def _styles(ctx, param, value):
 @click.option("--memory", default=None, callback=_memory, metavar="SIZE",
               help="Memory budget for the grid, e.g. 4GB (default: half the available memory). A grid that "
                    "does not fit is refused before any work, with the estimate.")
-@click.option("--style", default="slides", show_default=True, callback=_styles, help=STYLE_HELP,
-              shell_complete=complete_styles)
+@click.option("--style", default="slides", show_default=True, **choice("style", styles), help=STYLE_HELP)
 @click.option("--frames", type=int, default=120, show_default=True, callback=_at_least(2),
               help="Animation frames (at most one per drawn snapshot).")
 @click.option("--no-animation", is_flag=True, help="Skip the GIF.")

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from ..errors import InvalidValue, OptvizError, UnknownName
-from ._common import complete_datasets, complete_from, complete_models, complete_presets, complete_specs, complete_styles
+from ._common import (EXIT_INTERRUPTED, choice, complete_specs, datasets, dtypes, lr_schedules, models, presets, snapshot_kinds, styles,
+                      trainers)
 
 
 class _Number(click.ParamType):
@@ -35,42 +36,6 @@ def _opt(param) -> str:
     return param.opts[0] if param is not None and param.opts else "value"
 
 
-def _choice(kind: str, table_fn):
-    def callback(ctx, param, value):
-        if value is None:
-            return value
-        table = table_fn()
-        if value not in table:
-            raise UnknownName(kind, value, table)
-        return value
-    return callback
-
-
-def _presets():
-    from ..mnist.presets import PRESETS
-    return PRESETS
-
-
-def _models():
-    from ..mnist.models import MODELS
-    return MODELS
-
-
-def _datasets():
-    from ..mnist.sources import DATASETS
-    return DATASETS
-
-
-def _styles():
-    from ..views.style import STYLES
-    return STYLES
-
-
-def _schedules():
-    from ..mnist.train import SCHEDULE_KINDS
-    return SCHEDULE_KINDS
-
-
 def _compile(value):
     """--compile on|off|auto -> True|False|"auto" (None: not given)."""
     if value is None:
@@ -94,17 +59,17 @@ def _echo_err(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-_style_option = click.option("--style", default="paper", show_default=True, callback=_choice("style", _styles),
-                             shell_complete=complete_styles, metavar="[paper|slides|dark]", help="Figure style preset.")
+_style_option = click.option("--style", default="paper", show_default=True, **choice("style", styles),
+                             metavar="[paper|slides|dark]", help="Figure style preset.")
 
 def protocol_options(f):
     """The options that say what data and which protocol a comparison or a study trains on,
     shared by ``optviz mnist`` and ``optviz tune`` (one definition, one help text)."""
     for option in reversed([
-        click.option("--model", default=None, callback=_choice("model", _models), metavar="[mlp|deep_mlp|cnn]",
-                     shell_complete=complete_models, help="Network (lecture: mlp, 784-128-ReLU-10)."),
-        click.option("--dataset", default=None, callback=_choice("dataset", _datasets), metavar="[mnist|fashion_mnist]",
-                     shell_complete=complete_datasets, help="Dataset."),
+        click.option("--model", default=None, **choice("model", models), metavar="[mlp|deep_mlp|cnn]",
+                     help="Network (lecture: mlp, 784-128-ReLU-10)."),
+        click.option("--dataset", default=None, **choice("dataset", datasets), metavar="[mnist|fashion_mnist]",
+                     help="Dataset."),
         click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Data folder (holds MNIST/raw/). Default: $OPTVIZ_DATA_DIR, else the per-user cache."),
         click.option("--subset", type=_Number(int, 0, strict=True), default=None, metavar="N",
@@ -113,8 +78,7 @@ def protocol_options(f):
                      help="Validate and test on the first N images only."),
         click.option("--val-size", type=_Number(int, 0, strict=True), default=None, metavar="N",
                      help="Training images held out for validation (lecture: 10000)."),
-        click.option("--schedule", default=None, callback=_choice("schedule", _schedules),
-                     shell_complete=complete_from(lambda: _schedules()),
+        click.option("--schedule", default=None, **choice("schedule", lr_schedules),
                      metavar="[constant|cosine|step|warmup_cosine|one_cycle]", help="Learning-rate schedule over the run."),
         click.option("--compile", "compile_", default=None, callback=lambda ctx, param, value: _compile(value),
                      metavar="[on|off|auto]", help="torch.compile the optimizer updates (one fused loop per step; the first "
@@ -133,8 +97,7 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
 
 
 @click.command("mnist")
-@click.option("--preset", default="lecture", show_default=True, callback=_choice("preset", _presets),
-              shell_complete=complete_presets, metavar="[lecture|quick]",
+@click.option("--preset", default="lecture", show_default=True, **choice("preset", presets), metavar="[lecture|quick]",
               help="Protocol to start from; the options below override it.")
 @click.option("--opt", "opt", multiple=True, metavar="SPEC", shell_complete=complete_specs,
               help="Optimizer setting, repeatable: NAME[:KEY=VALUE,...], e.g. adam:lr=0.001 "
@@ -150,20 +113,19 @@ _TRAINING_OPTIONS = ("preset", "opt", "reference", "batch_size", "seeds", "model
               help="Clip the gradient's global norm to this before every step.")
 @click.option("--weight-decay", type=_Number(float, 0), default=None,
               help="weight_decay for every optimizer that has one (a spec's own value wins).")
-@click.option("--snapshots", default=None, callback=_choice("snapshot policy", lambda: ("landscape", "dense", "none")),
+@click.option("--snapshots", default=None, **choice("snapshot policy", snapshot_kinds),
               metavar="[landscape|dense|none]",
               help="Weight snapshots for the loss landscape: landscape (the default: dense early, 2 per epoch; "
                    "~40 MB per seed for the lecture), dense (every --snapshot-every steps), none.")
 @click.option("--snapshot-every", type=_Number(int, 0), default=None, metavar="K",
               help="Dense snapshots: the weights every K steps (0: none).")
-@click.option("--trainer", default=None, callback=_choice("trainer", lambda: ("auto", "stacked", "sequential")),
-              metavar="[auto|stacked|sequential]",
+@click.option("--trainer", default=None, **choice("trainer", trainers), metavar="[auto|stacked|sequential]",
               help="stacked: all runs as one batched model (the default where it applies); sequential: one by one.")
 @click.option("--threads", type=_Number(int, 0, strict=True), default=None,
               help="torch threads while training (default: 1 sequential; stacked: the cores that are free, "
                    "i.e. not busy with other work).")
-@click.option("--dtype", default=None, callback=_choice("dtype", lambda: ("float32", "float64")),
-              metavar="[float32|float64]", help="Precision (float64 for exact comparisons).")
+@click.option("--dtype", default=None, **choice("dtype", dtypes), metavar="[float32|float64]",
+              help="Precision (float64 for exact comparisons).")
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=None,
               help="Run folder to create. Default: runs/<date>-<time>.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",
@@ -234,7 +196,7 @@ def mnist(ctx, preset, opt, reference, epochs, batch_size, seeds, model, dataset
                 report.write_report(stop.run_dir, style)
             except Exception as exc:  # noqa: BLE001  (the data are safe; figures are a bonus)
                 _echo_err(f"(figures not drawn: {exc})")
-        ctx.exit(130)
+        ctx.exit(EXIT_INTERRUPTED)
     paths = report.write_report(result.run_dir, style, figures=not no_figures)
     click.echo(result.markdown)
     if landscape:
@@ -264,6 +226,14 @@ def _print_paths(run_dir: Path, paths: dict) -> None:
         click.echo(f"  {key:<13} {path}")
 
 
+def _print_study(folder: Path, paths: dict) -> None:
+    """A study's summary, then its folder and what was written there."""
+    click.echo(paths["summary"].read_text(encoding="utf-8"))
+    click.echo(f"study folder: {folder}")
+    for key, path in paths.items():
+        click.echo(f"  {key:<12} {path}")
+
+
 @click.command("report")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @_style_option
@@ -283,11 +253,7 @@ def report_command(run_dir, style, no_figures):
     if StudyDir.is_study(run_dir):  # a study folder: its verdict
         from ..study.report import write_study_report
 
-        paths = write_study_report(run_dir, style, figures=not no_figures)
-        click.echo(paths["summary"].read_text(encoding="utf-8"))
-        click.echo(f"study folder: {run_dir}")
-        for key, path in paths.items():
-            click.echo(f"  {key:<12} {path}")
+        _print_study(run_dir, write_study_report(run_dir, style, figures=not no_figures))
         return
     from ..mnist import report
 

@@ -6,19 +6,14 @@ from pathlib import Path
 import click
 
 from ..errors import OptvizError
-from ._common import complete_from, complete_specs
-from .mnist import _Number, _choice, _echo_err, _style_option, protocol_options
+from ._common import EXIT_INTERRUPTED, choice, complete_specs, snapshot_kinds, study_presets
+from .mnist import _Number, _echo_err, _print_study, _style_option, protocol_options
 
-
-def _study_presets():
-    from ..study.spec import STUDY_PRESETS
-
-    return STUDY_PRESETS
+EXECUTORS = ("local", "ray")
 
 
 @click.command("tune")
-@click.option("--preset", default=None, callback=_choice("study preset", _study_presets), metavar="[lecture|quick]",
-              shell_complete=complete_from(lambda: list(_study_presets())),
+@click.option("--preset", default=None, **choice("study preset", study_presets), metavar="[lecture|quick]",
               help="A whole study: 'lecture' is the lecture's five, 13 learning rates over four decades around "
                    "each one's lecture setting, 3 seeds, 5 epochs. Options below override it.")
 @click.option("--opt", "opt", multiple=True, metavar="SPEC", shell_complete=complete_specs,
@@ -32,11 +27,10 @@ def _study_presets():
 @protocol_options
 @click.option("--evals-per-epoch", type=_Number(int, 0, strict=True), default=None,
               help="Validations per epoch, for the time to the target accuracy (default 4).")
-@click.option("--snapshots", default=None, callback=_choice("snapshot policy", lambda: ("landscape", "dense", "none")),
+@click.option("--snapshots", default=None, **choice("snapshot policy", snapshot_kinds),
               metavar="[landscape|dense|none]", help="Weight snapshots (default none in a study).")
-@click.option("--executor", default="local", show_default=True,
-              callback=_choice("executor", lambda: ("local", "ray")), metavar="[local|ray]",
-              help="Where the shards run: this process, or Ray tasks (pip install -e '.[ray]').")
+@click.option("--executor", default="local", show_default=True, **choice("executor", lambda: EXECUTORS),
+              metavar="[local|ray]", help="Where the shards run: this process, or Ray tasks (pip install -e '.[ray]').")
 @click.option("--address", default=None, metavar="HOST:PORT|auto",
               help="With --executor ray: join this Ray cluster (default: start a local one).")
 @click.option("--workers", type=_Number(int, 0, strict=True), default=None,
@@ -74,7 +68,7 @@ def tune(ctx, preset, opt, grid, seeds, epochs, batch_size, model, dataset, data
 
     if preset is None and not opt:
         raise OptvizError("give --preset lecture (or quick), or the optimizers to tune with --opt")
-    fields = study_preset(preset) if preset else {"optimizers": [], "grid": {}, "seeds": 3, "train": {}}
+    fields = study_preset(preset) if preset else {}   # StudySpec's defaults, and the options below
     if opt:
         fields["optimizers"] = list(opt)
     if grid:
@@ -113,12 +107,8 @@ def tune(ctx, preset, opt, grid, seeds, epochs, batch_size, model, dataset, data
             write_study_report(stop.folder, style, figures=False)  # the verdict so far
         except OptvizError as exc:
             _echo_err(f"(summary not written: {exc})")
-        ctx.exit(130)
-    paths = write_study_report(study.path, style, figures=not no_figures)
-    click.echo(paths["summary"].read_text(encoding="utf-8"))
-    click.echo(f"study folder: {study.path}")
-    for key, path in paths.items():
-        click.echo(f"  {key:<12} {path}")
+        ctx.exit(EXIT_INTERRUPTED)
+    _print_study(study.path, write_study_report(study.path, style, figures=not no_figures))
 
 
 COMMANDS = [tune]

@@ -6,12 +6,11 @@ from pathlib import Path
 import click
 
 from ..errors import InvalidValue
-from ._common import (check_extension, complete_functions, complete_specs, complete_styles, finite_nonneg,
-                      finite_positive, nonneg_int, parse_starts, positive_int)
+from ._common import (STYLE_HELP, arrow_kinds, check_extension, check_name, choice, complete_from, complete_functions,
+                      complete_specs, complete_styles, figure_path, finite_nonneg, finite_positive, frame_schedules,
+                      nonneg_int, parse_starts, plot_kinds, positive_int, styles)
 
-STILL_FORMATS = ("png", "svg", "pdf")
 ANIMATION_FORMATS = ("gif", "mp4", "html")
-STYLE_HELP = "Style preset: paper, slides (16:9, large type) or dark."
 
 
 def _race_options(f):
@@ -46,30 +45,15 @@ def _run(function, opts, starts, steps, noise, seed):
     return surface, paths
 
 
-def _schedule(ctx, param, value):
-    from ..errors import UnknownName
-    from ..views.frames import SCHEDULES
-
-    if value not in SCHEDULES:
-        raise UnknownName("frame schedule", value, SCHEDULES)
-    return value
-
-
 def _check_style(style, default):
-    from ..views.style import style_names
-    from ..errors import UnknownName
-
-    style = style or default
-    if style not in style_names():
-        raise UnknownName("style", style, style_names())
-    return style
+    """``--style``, or the command's own default; checked in the command (its default differs)."""
+    return check_name("style", style or default, styles())
 
 
 @click.command("plot")
 @_race_options
 @click.option("--kind", default="contour", show_default=True, help="contour, surface3d, loss, gradient or dashboard.",
-              shell_complete=lambda ctx, param, incomplete: [k for k in ("contour", "surface3d", "loss", "gradient",
-                                                                        "dashboard") if k.startswith(incomplete)])
+              shell_complete=complete_from(plot_kinds))
 @click.option("-o", "--output", required=True, help="Output file: .png, .svg or .pdf.")
 def plot_command(function, opts, starts, steps, noise, seed, style, kind, output):
     """Race optimizers across FUNCTION and draw a still figure.
@@ -80,14 +64,11 @@ def plot_command(function, opts, starts, steps, noise, seed, style, kind, output
       optviz plot beale --opt sgd:lr=1e-3 --opt adam:lr=0.05 --kind dashboard --style slides -o beale.pdf
     """
     from .. import api
-    from ..errors import UnknownName
-    from ..io import check_writable
     from ..views.save import save_figure
 
     style = _check_style(style, "paper")
-    if kind not in api.PLOT_KINDS:
-        raise UnknownName("plot kind", kind, api.PLOT_KINDS)
-    path = check_writable(check_extension(output, STILL_FORMATS))
+    check_name("plot kind", kind, plot_kinds())
+    path = figure_path(output)
     surface, paths = _run(function, opts, starts, steps, noise, seed)
     extra = {"title": _noisy_title(surface, noise, seed)} if noise and kind != "gradient" else {}
     fig = api.plot(surface, paths, kind=kind, style=style, **extra)
@@ -101,13 +82,12 @@ def plot_command(function, opts, starts, steps, noise, seed, style, kind, output
 @click.option("--frames", type=int, default=300, show_default=True, callback=positive_int,
               help="Frames (at most one per step).")
 @click.option("--fps", type=float, default=30, show_default=True, callback=finite_positive, help="Frames per second.")
-@click.option("--schedule", default="linear", show_default=True, callback=_schedule, metavar="[linear|log|all]",
-              shell_complete=lambda ctx, param, incomplete: [s for s in ("linear", "log", "all") if s.startswith(incomplete)],
+@click.option("--schedule", default="linear", show_default=True, **choice("frame schedule", frame_schedules),
+              metavar="[linear|log|all]",
               help="How frames map to steps: evenly thinned, log-spaced (early steps dense), or every step.")
 @click.option("--arrows", default="", metavar="KINDS",
               help="Comma-separated arrows at each point: grad, momentum, step.",
-              shell_complete=lambda ctx, param, incomplete: [k for k in ("grad", "momentum", "step", "grad,momentum")
-                                                             if k.startswith(incomplete)])
+              shell_complete=complete_from(lambda: (*arrow_kinds(), "grad,momentum")))
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("-o", "--output", required=True, help="Output file: .gif, .mp4 or .html.")
 def animate_command(function, opts, starts, steps, noise, seed, style, frames, fps, schedule, arrows,
@@ -119,25 +99,20 @@ def animate_command(function, opts, starts, steps, noise, seed, style, frames, f
       optviz animate rosenbrock -o rosen.gif
       optviz animate saddle --opt sgd:lr=0.01 --opt momentum:lr=0.01 --arrows grad,momentum -o saddle.mp4
     """
-    from ..io import check_writable
-    from ..views.animate import animate
-
-    style = _check_style(style, "slides")
-    path = check_writable(check_extension(output, ANIMATION_FORMATS))
-    arrow_kinds = tuple(a.strip() for a in arrows.split(",") if a.strip())
-    from ..errors import UnknownName
-    from ..views.animate import ARROWS, check_animation
-
-    for kind in arrow_kinds:
-        if kind not in ARROWS:
-            raise UnknownName("arrow kind", kind, ARROWS)
     from ..engine.presets import default_steps
     from ..surfaces import get_surface
+    from ..views.animate import animate, check_animation
 
+    style = _check_style(style, "slides")
+    path = check_extension(output, ANIMATION_FORMATS)
+    arrow_list = tuple(a.strip() for a in arrows.split(",") if a.strip())
+    for kind in arrow_list:
+        check_name("arrow kind", kind, arrow_kinds())
     n_steps = steps or default_steps(get_surface(function).name)
-    check_animation(path, n_steps + 1 if schedule == "all" else min(frames, n_steps + 1), fps)
+    # the format's frame rates, an HTML player's memory, and a real write probe of the path
+    path = check_animation(path, n_steps + 1 if schedule == "all" else min(frames, n_steps + 1), fps)
     surface, paths = _run(function, opts, starts, steps, noise, seed)
-    anim = animate(surface, paths, style=style, frames=frames, schedule=schedule, fps=fps, arrows=arrow_kinds,
+    anim = animate(surface, paths, style=style, frames=frames, schedule=schedule, fps=fps, arrows=arrow_list,
                    title=_noisy_title(surface, noise, seed) if noise else None)
     anim.save(path, progress=not no_progress)
     _report(paths)
@@ -171,7 +146,6 @@ def sweep_command(function, opts, lr_min, lr_max, num, n_starts, steps, seed, st
     import numpy as np
 
     from ..engine.sweep import lr_sweep, random_starts
-    from ..io import check_writable
     from ..optim import LECTURE_FIVE
     from ..surfaces import get_surface
     from ..views.save import save_figure
@@ -182,7 +156,7 @@ def sweep_command(function, opts, lr_min, lr_max, num, n_starts, steps, seed, st
     style = _check_style(style, "paper")
     if not 0 < lr_min < lr_max:
         raise InvalidValue(f"need 0 < --lr-min < --lr-max, got {lr_min:g} and {lr_max:g}")
-    path = check_writable(check_extension(output, STILL_FORMATS))
+    path = figure_path(output)
     surface = get_surface(function)
     specs = [parse_spec(o) for o in opts] or list(LECTURE_FIVE)
     result = lr_sweep(surface, specs, np.logspace(np.log10(lr_min), np.log10(lr_max), num),

@@ -85,10 +85,6 @@ class ShardFailed(OptvizError):
         return (ShardFailed, (str(self), self.exit_code))
 
 
-def _count(n: int, what: str) -> str:
-    return f"{n} {what}{'' if n == 1 else 's'}"
-
-
 def _one_line(exc) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     return lines[0] if lines else type(exc).__name__
@@ -169,7 +165,7 @@ class RayExecutor:
             self._run(study, list(shards), bar, log, data)
 
     def _run(self, study, shards, bar, log, data) -> None:
-        from .run import remaining_steps
+        from .run import plural, remaining_steps
 
         ray = self.ray
         note = log or (bar.write if not getattr(bar, "disable", True) else (lambda msg: None))
@@ -188,8 +184,8 @@ class RayExecutor:
                               f"(the largest has {biggest})")
 
         self._prepare_nodes(nodes, study_path, None if data is not None else config)
-        note(f"ray: {_count(len(nodes), 'node')}, {_count(total_cpus, 'CPU')}; {_count(at_once, 'shard')} at a time, "
-             f"{_count(threads, 'thread')} each")
+        note(f"ray: {plural(len(nodes), 'node')}, {plural(total_cpus, 'CPU')}; {plural(at_once, 'shard')} at a time, "
+             f"{plural(threads, 'thread')} each")
 
         tracker = ray.remote(num_cpus=0)(_Tracker).remote()
         data_ref = ray.put(data) if data is not None else None
@@ -218,7 +214,7 @@ class RayExecutor:
                     runs_done += shard.num_runs
                     bar.shard_done()
                 tally.advance(bar)
-                bar.set_postfix_str(f"{runs_done}/{runs_total} runs done, {_count(len(running), 'shard')} running")
+                bar.set_postfix_str(f"{runs_done}/{runs_total} runs done, {plural(len(running), 'shard')} running")
         except BaseException:
             self._stop(ray, list(running))
             raise

@@ -15,21 +15,16 @@ decide per optimizer (:func:`~optviz.study.results.verdict`), and write
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
 from ..io import atomic_write
-from .results import ROBUST_PP, Verdict, merge, setting_table, verdict
+from ..mnist.results import _pct   # "mean ± std" in %, as in the comparison's summary
+from .results import ROBUST_PP, Verdict, lr_line, merge, setting_table, verdict
+from .run import plural
 
 __all__ = ["write_study_report", "summary_markdown", "sensitivity_data", "heatmap_data"]
-
-
-def _pct(ms, digits: int = 2) -> str:
-    mean, std = ms if isinstance(ms, tuple) else (ms, None)
-    if mean is None:
-        return "–"
-    return f"{100 * mean:.{digits}f}" + (f" ± {100 * std:.{digits}f}" if std else "")
 
 
 def _point(point: dict) -> str:
@@ -51,8 +46,8 @@ def summary_markdown(spec, runs: List[dict], verdicts: List[Verdict], timing: di
     done = sum(r["status"] == "done" for r in runs)
     subset = f", first {config.subset:,} training images" if config.subset else ""
     head = (f"# Tuning study ({spec.preset or 'custom'})\n\n"
-            f"{config.dataset}, model `{config.model}`, batch {config.batch_size}, {config.epochs} "
-            f"epoch{'s' if config.epochs != 1 else ''}, schedule {config.schedule}{subset}; "
+            f"{config.dataset}, model `{config.model}`, batch {config.batch_size}, {plural(config.epochs, 'epoch')}, "
+            f"schedule {config.schedule}{subset}; "
             f"grid {', '.join(f'{k}={v}' for k, v in spec.grid.items()) or '(none)'}; seeds "
             f"{', '.join(map(str, seeds))}. {done} of {len(runs)} runs finished"
             + (f"; {timing['wall_clock']:,.0f} s wall-clock in all" if timing.get("wall_clock") else "") + ".\n\n"
@@ -94,22 +89,21 @@ def summary_markdown(spec, runs: List[dict], verdicts: List[Verdict], timing: di
     return head + "\n".join(lines) + "\n" + "\n".join(detail) + "\n"
 
 
-def sensitivity_data(spec, runs: List[dict]):
-    """The :class:`~optviz.views.sensitivity.Sensitivity` record of a study over its learning rates."""
+def sensitivity_data(spec, runs: List[dict], verdicts: Optional[List[Verdict]] = None):
+    """The :class:`~optviz.views.sensitivity.Sensitivity` record of a study over its learning rates:
+    per optimizer, the line through its best setting (else its first). ``verdicts``: those of
+    ``runs``, if already decided."""
     from ..optim import registry
     from ..views.sensitivity import Sensitivity
 
-    table = setting_table(runs)
-    bases = list(dict.fromkeys(s.base for s in table))
     names, labels, xs, values, gone, defaults = [], [], [], [], [], []
-    best_points = {v.base: v.best.point for v in verdict(runs, spec.target) if v.best}
-    for base in bases:
-        mine = [s for s in table if s.base == base and "lr" in s.point]
+    for v in verdicts if verdicts is not None else verdict(runs, spec.target):
+        base = v.base
+        mine = [s for s in v.settings if "lr" in s.point]
         if not mine:
             continue
-        others = {k: v for k, v in best_points.get(base, mine[0].point).items() if k != "lr"}
-        line = sorted((s for s in mine if {k: v for k, v in s.point.items() if k != "lr"} == others),
-                      key=lambda s: s.point["lr"])
+        through = v.best.point if v.best else mine[0].point
+        line = lr_line(mine, through)
         seeds = max(s.seeds for s in line)
         vals = np.full((len(line), seeds), np.nan)
         div = np.zeros((len(line), seeds), dtype=bool)
@@ -119,7 +113,8 @@ def sensitivity_data(spec, runs: List[dict]):
                 if r["status"] == "done" and r["final_val_acc"] is not None:
                     vals[i, j] = 1.0 - r["final_val_acc"]   # the error: on a log axis 3 % and 4 % lie apart
         name, hyper = registry.parse_spec(base)
-        fixed = {k: v for k, v in hyper.items() if k != "lr"}
+        fixed = {k: x for k, x in hyper.items() if k != "lr"}
+        others = {k: x for k, x in through.items() if k != "lr"}
         names.append(name)
         labels.append(registry.format_spec(name, {**fixed, **others}, lr=False))
         xs.append(np.array([s.point["lr"] for s in line]))
@@ -128,16 +123,16 @@ def sensitivity_data(spec, runs: List[dict]):
         defaults.append(next((i for i, s in enumerate(line) if s.default), None))
     if not names:
         return None
-    n_seeds = len(spec.seeds)
     return Sensitivity(names=names, labels=labels, x=xs, values=values, diverged=gone,
                        ylabel="validation error (%)", higher_is_better=False, yscale="log", centre="mean",
                        defaults=defaults, percent=True,
-                       subtitle=f"mean ± std over {n_seeds} seed{'s' if n_seeds != 1 else ''}, "
-                                f"{_plural(spec.base_config().epochs, 'epoch')}")
+                       subtitle=f"mean ± std over {plural(len(spec.seeds), 'seed')}, "
+                                f"{plural(spec.base_config().epochs, 'epoch')}")
 
 
-def heatmap_data(spec, runs: List[dict]):
-    """A :class:`~optviz.views.sensitivity.Heatmap` when the study has two grid keys."""
+def heatmap_data(spec, runs: List[dict], verdicts: Optional[List[Verdict]] = None):
+    """A :class:`~optviz.views.sensitivity.Heatmap` when the study has two grid keys.
+    ``verdicts``: those of ``runs``, if already decided."""
     from ..optim import registry
     from ..views.sensitivity import Heatmap
 
@@ -145,11 +140,10 @@ def heatmap_data(spec, runs: List[dict]):
     if len(keys) != 2:
         return None
     kx, ky = ("lr", next(k for k in keys if k != "lr")) if "lr" in keys else tuple(keys)
-    table = setting_table(runs)
-    verdicts = {v.base: v for v in verdict(runs, spec.target)}
     out = dict(names=[], labels=[], x=[], y=[], values=[], diverged=[], best=[], defaults=[])
-    for base in dict.fromkeys(s.base for s in table):
-        mine = [s for s in table if s.base == base and kx in s.point and ky in s.point]
+    for v in verdicts if verdicts is not None else verdict(runs, spec.target):
+        base = v.base
+        mine = [s for s in v.settings if kx in s.point and ky in s.point]
         if not mine:
             continue
         xs = sorted({s.point[kx] for s in mine})
@@ -162,7 +156,7 @@ def heatmap_data(spec, runs: List[dict]):
             div[r, c] = s.diverged > 0
             if s.candidate:
                 vals[r, c] = s.val[0]
-            if verdicts[base].best is not None and s.key == verdicts[base].best.key:
+            if v.best is not None and s.key == v.best.key:
                 best = (r, c)
             if s.default:
                 default = (r, c)
@@ -185,8 +179,6 @@ def heatmap_data(spec, runs: List[dict]):
 def write_study_report(study_dir, style: str = "paper", figures: bool = True) -> Dict[str, Path]:
     """Merge the shards, write ``summary.md`` and (unless ``figures=False``) the figures.
     Returns ``{name: path}`` of what was written."""
-    import json
-
     from ..views.sensitivity import draw_sensitivity, heatmap_figure
     from ..views.style import STYLES
     from .run import StudyDir
@@ -199,10 +191,7 @@ def write_study_report(study_dir, style: str = "paper", figures: bool = True) ->
     spec = study.spec()
     runs = merge(study.path)
     verdicts = verdict(runs, spec.target)
-    try:
-        timing = json.loads((study.path / "timing.json").read_text())
-    except (OSError, ValueError):
-        timing = {}
+    timing = study.read_timing()
     paths: Dict[str, Path] = {}
     with atomic_write(study.summary_path, encoding="utf-8") as fh:
         fh.write(summary_markdown(spec, runs, verdicts, timing))
@@ -211,17 +200,13 @@ def write_study_report(study_dir, style: str = "paper", figures: bool = True) ->
     if not figures or not any(r["status"] == "done" for r in runs):
         return paths
     title = f"Which optimizer wins once each is tuned? MNIST, {_model(spec)}"
-    sens = sensitivity_data(spec, runs)
+    sens = sensitivity_data(spec, runs, verdicts)
     if sens is not None:
         paths["sensitivity"] = _save(draw_sensitivity(sens, style, title), study.figures_dir / "sensitivity.png", style)
-    heat = heatmap_data(spec, runs)
+    heat = heatmap_data(spec, runs, verdicts)
     if heat is not None:
         paths["heatmap"] = _save(heatmap_figure(heat, style, title), study.figures_dir / "heatmap.png", style)
     return paths
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _model(spec) -> str:
@@ -233,6 +218,5 @@ def _model(spec) -> str:
 def _save(fig, path: Path, style: str) -> Path:
     from ..views.save import save_figure
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path)
+    save_figure(fig, path)   # makes figures/ (through io), and removes it again if the write fails
     return path

@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import OptvizError
-from ..io import atomic_write
+from ..io import atomic_write, json_text
 from ..mnist.results import mean_std
 
-__all__ = ["merge", "load_runs", "verdict", "Verdict", "setting_table", "ROBUST_PP"]
+__all__ = ["merge", "verdict", "Verdict", "setting_table", "lr_line", "ROBUST_PP"]
 
 ROBUST_PP = 0.5   # "within 0.5 percentage points of the best"
 
@@ -71,8 +70,8 @@ def merge(study_dir) -> List[dict]:
     for r in runs:
         r["target"] = spec.target
     with atomic_write(study.runs_path, encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in runs)
-    _write_csv(study.path / "runs.csv", runs)
+        fh.writelines(json_text(r) + "\n" for r in runs)
+    _write_csv(study.runs_csv_path, runs)
     return runs
 
 
@@ -100,14 +99,6 @@ def _outcome(setting: dict, seed: int, label: str, records: List[dict], state: d
                test_loss=tests[-1].get("test_loss") if tests else None,
                curve=[list(c) for c in curve], steps_per_epoch=per_epoch, diverged_at=state.get("diverged_at"))
     return out
-
-
-def load_runs(study_dir) -> List[dict]:
-    """The merged runs (``runs.jsonl``), merging first if the shards are newer."""
-    from .run import StudyDir
-
-    study = StudyDir.open(study_dir)
-    return merge(study.path)
 
 
 def _write_csv(path: Path, runs: List[dict]) -> None:
@@ -193,13 +184,20 @@ def verdict(runs: List[dict], target: float) -> List[Verdict]:
     return out
 
 
+def lr_line(settings: List[SettingStats], point: dict) -> List[SettingStats]:
+    """The settings that differ from ``point`` in the learning rate alone, by learning rate."""
+    def rest(p: dict) -> dict:
+        return {k: v for k, v in p.items() if k != "lr"}
+
+    line = [s for s in settings if "lr" in s.point and rest(s.point) == rest(point)]
+    return sorted(line, key=lambda s: s.point["lr"])
+
+
 def _robustness(best: Optional[SettingStats], mine: List[SettingStats]):
     """(decades, lo, hi): the contiguous learning rates around the best within ROBUST_PP of it."""
     if best is None or "lr" not in best.point:
         return None
-    others = {k: v for k, v in best.point.items() if k != "lr"}
-    line = sorted((s for s in mine if {k: v for k, v in s.point.items() if k != "lr"} == others),
-                  key=lambda s: s.point["lr"])
+    line = lr_line(mine, best.point)
     i = next(k for k, s in enumerate(line) if s.key == best.key)
     floor = best.val[0] - ROBUST_PP / 100
 

@@ -33,6 +33,11 @@ STUDY_KIND = "optviz-study"
 FORMAT = 1
 
 
+def plural(n: int, word: str) -> str:
+    """``plural(1, "seed")`` -> "1 seed"; ``plural(3, "seed")`` -> "3 seeds"."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
 class StudyInterrupted(KeyboardInterrupt):
     """Ctrl-C during a study, after everything finished so far was saved."""
 
@@ -46,12 +51,15 @@ class StudyDir:
 
     def __init__(self, path):
         self.path = Path(path)
+        self._record: Optional[dict] = None   # study.json, once read
 
     spec_path = property(lambda self: self.path / "study.json")
     shards_dir = property(lambda self: self.path / "shards")
     figures_dir = property(lambda self: self.path / "figures")
     summary_path = property(lambda self: self.path / "summary.md")
     runs_path = property(lambda self: self.path / "runs.jsonl")
+    runs_csv_path = property(lambda self: self.path / "runs.csv")
+    timing_path = property(lambda self: self.path / "timing.json")
 
     def shard_dir(self, name: str) -> Path:
         return self.shards_dir / name
@@ -76,12 +84,9 @@ class StudyDir:
             return study
         if (path / "config.json").exists():
             raise OptvizError(f"{str(path)!r} holds an optviz mnist run, not a study; choose another -o")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OptvizError(f"cannot create study folder {str(path)!r}: {exc.strerror or exc}") from None
         from ..mnist.results import provenance
 
+        # io makes the folder with the file, and removes it again if the write fails
         write_json(study.spec_path, {**provenance(STUDY_KIND, FORMAT), "spec": spec.to_dict(),
                                      "settings": [s.to_dict() for s in spec.settings()],
                                      "shards": [s.to_dict() for s in spec.shards()]})
@@ -97,6 +102,12 @@ class StudyDir:
         return study
 
     def read(self) -> dict:
+        """The checked record of study.json; read once, since nothing rewrites it after :meth:`create`."""
+        if self._record is None:
+            self._record = self._load()
+        return self._record
+
+    def _load(self) -> dict:
         try:
             record = json.loads(self.spec_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -128,6 +139,13 @@ class StudyDir:
         except (OSError, ValueError):
             return "started"
         return "done" if state.get("status") == "done" else "started"
+
+    def read_timing(self) -> dict:
+        """timing.json: the wall-clock seconds of the sessions so far ({} before the first one ends)."""
+        try:
+            return json.loads(self.timing_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
 
 
 def shard_config(spec: StudySpec, shard: Shard):
@@ -263,8 +281,6 @@ def run_study(spec: StudySpec, folder, *, executor=None, progress: bool = True,
     """Run (or resume) the study ``spec`` in ``folder``: train every unfinished shard with
     ``executor`` (default :class:`LocalExecutor`). The verdict is
     :func:`optviz.study.report.write_study_report`'s (also after Ctrl-C: what is done)."""
-    from ..mnist.train import TrainingInterrupted
-
     spec.validate()
     study = StudyDir.create(folder, spec)
     shards = study.shards()
@@ -277,8 +293,7 @@ def run_study(spec: StudySpec, folder, *, executor=None, progress: bool = True,
     started = time.perf_counter()
     try:
         executor.run(study, pending, bar, log=None if progress and not bar.disable else log, data=data)
-    except (TrainingInterrupted, KeyboardInterrupt):
-        bar.close()
+    except KeyboardInterrupt:   # Ctrl-C here, or a shard's TrainingInterrupted (a KeyboardInterrupt too)
         _note_time(study, time.perf_counter() - started)
         raise StudyInterrupted(study.path) from None
     finally:
@@ -288,11 +303,7 @@ def run_study(spec: StudySpec, folder, *, executor=None, progress: bool = True,
 
 
 def _note_time(study: StudyDir, seconds: float) -> None:
-    path = study.path / "timing.json"
-    try:
-        timing = json.loads(path.read_text())
-    except (OSError, ValueError):
-        timing = {}
+    timing = study.read_timing()
     timing["wall_clock"] = float(timing.get("wall_clock", 0.0)) + seconds
     timing.setdefault("sessions", []).append(round(seconds, 3))
-    write_json(path, timing)
+    write_json(study.timing_path, timing)
