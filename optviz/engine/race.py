@@ -20,8 +20,8 @@ from ..errors import InvalidValue
 from ..memory import check_memory
 from ..optim.state import named_leaves
 from . import external, newton
-from .record import (BatchRecord, check_record_memory, check_noise, check_steps as _check_steps, escape_box,
-                     gradient_noise as _noise, inside, record_bytes)
+from .record import (BatchRecord, check_record_memory, check_noise, check_steps as _check_steps, count_buffers,
+                     escape_box, gradient_noise as _noise, inside, record_bytes)
 from .specs import OptimizerSpec, parse_specs
 from .trajectory import Trajectory
 
@@ -49,8 +49,7 @@ def run_batch(surface, name: str, hyperparams: Mapping[str, object], starts: np.
     hyper = {k: (np.asarray(v, dtype=float).reshape(B, 1) if np.ndim(v) else v) for k, v in hyperparams.items()}
     tx = optim.create(name, batch_dims=1, **hyper)  # rows are independent configurations
     state = tx.init(x)
-    n_buffers = sum(1 for b in named_leaves(state).values() if getattr(b, "shape", None) == x.shape)
-    check_record_memory(steps, B, n_buffers + bool(noise), f"{steps:,} steps of {name} for {B:,} configuration(s)",
+    check_record_memory(steps, B, count_buffers(state, x.shape) + bool(noise), f"{steps:,} steps of {name} for {B:,} configuration(s)",
                         record=record)
     box = escape_box(surface.domain) if box is None else box
     noise_seq = _noise(noise, seed, x, steps)

@@ -14,9 +14,10 @@ import numpy as np
 
 from ..errors import InvalidValue
 from ..memory import check_memory
+from ..optim.state import named_leaves
 
-__all__ = ["BatchRecord", "inside", "escape_box", "check_steps", "record_bytes", "check_record_memory",
-           "check_noise", "gradient_noise"]
+__all__ = ["BatchRecord", "inside", "escape_box", "check_steps", "count_buffers", "record_bytes",
+           "check_record_memory", "check_noise", "gradient_noise"]
 
 
 @dataclass
@@ -51,6 +52,12 @@ def check_steps(steps) -> int:
             or not np.isfinite(steps) or int(steps) != steps or steps <= 0:
         raise InvalidValue(f"steps must be a positive integer, got {steps!r}")
     return int(steps)
+
+
+def count_buffers(state, shape: tuple) -> int:
+    """How many leaves of an optimizer ``state`` have the parameters' ``shape``: the buffers
+    (momentum, moments, ...) a run records at every step."""
+    return sum(1 for b in named_leaves(state).values() if getattr(b, "shape", None) == shape)
 
 
 def record_bytes(steps: int, rows: int, n_buffers: int = 0, record: bool = True) -> int:
