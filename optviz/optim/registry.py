@@ -7,6 +7,7 @@ figures (one fixed colour per name) and the tests.
 """
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Dict, Mapping, Tuple
 
@@ -102,6 +103,8 @@ def parse_spec(spec: str) -> Tuple[str, Dict[str, Any]]:
             hyper[key] = _parse_value(value)
         except OptvizError as exc:
             raise OptvizError(f"{exc} (option {key!r} of {spec!r})") from None
+        if not math.isfinite(hyper[key]):
+            raise InvalidValue(f"invalid {key}={value.strip()} in {spec!r}: {value.strip()!r} is not a finite number")
     create(info.name, **hyper)  # validates the values now, not at the first step
     return info.name, hyper
 
