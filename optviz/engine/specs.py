@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ..errors import InvalidValue, OptvizError, UnknownName
+from ..optim import registry
+from ..optim.registry import split_options, split_outside_brackets
 from . import external, newton
 
 __all__ = ["OptimizerSpec", "parse_spec", "parse_specs", "split_options", "parse_value", "torch_spec",
@@ -75,44 +77,7 @@ class OptimizerSpec:
         return {"newton": 0, "scipy": 0}.get(self.kind, 3)
 
 
-# ---------------------------------------------------------------- the option list
-
-
-def _split_top(text: str, sep: str = ",") -> List[str]:
-    """Split ``text`` at ``sep`` outside parentheses: ``"a=1,b=(2,3)"`` -> ``["a=1", "b=(2,3)"]``."""
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        if ch == sep and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
-
-
-def split_options(text: str, spec: str) -> List[Tuple[str, str]]:
-    """``"lr=0.1,betas=(0.9,0.99)"`` -> ``[("lr", "0.1"), ("betas", "(0.9,0.99)")]``; a key
-    given twice, an item without ``=`` or unbalanced parentheses are refused."""
-    if text.count("(") != text.count(")") or text.count("[") != text.count("]"):
-        raise OptvizError(f"unbalanced parentheses in {spec!r}")
-    out: List[Tuple[str, str]] = []
-    seen = set()
-    for item in filter(None, (s.strip() for s in _split_top(text))):
-        key, eq, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if not eq or not key or not value:
-            raise OptvizError(f"malformed optimizer option {item!r} in {spec!r}; "
-                              f"write NAME:KEY=VALUE,KEY=VALUE, e.g. adam:lr=0.05,beta1=0.8")
-        if key in seen:
-            raise InvalidValue(f"option {key!r} is given twice in {spec!r}; give each option once")
-        seen.add(key)
-        out.append((key, value))
-    return out
+# ---------------------------------------------------------------- an option's value
 
 
 def parse_value(text: str) -> Any:
@@ -127,7 +92,7 @@ def parse_value(text: str) -> Any:
     if low in ("none", "null"):
         return None
     if s[:1] in "([" and s[-1:] in ")]":
-        return tuple(parse_value(p) for p in _split_top(s[1:-1]) if p.strip())
+        return tuple(parse_value(p) for p in split_outside_brackets(s[1:-1]) if p.strip())
     try:
         value = float(s)
     except ValueError:
@@ -149,18 +114,7 @@ def _check_finite(spec: str, hyper: Dict[str, Any]) -> None:
 
 
 def _registry_spec(text: str) -> OptimizerSpec:
-    from ..optim import registry
-
-    _, _, rest = text.partition(":")
-    for key, value in split_options(rest, text):   # duplicates and malformed items
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        if not math.isfinite(number):
-            raise InvalidValue(f"invalid {key}={value} in {text!r}: {value!r} is not a finite number")
     name, hyper = registry.parse_spec(text)
-    _check_finite(text, hyper)
     return OptimizerSpec("optviz", name, hyper, name, registry.format_spec(name, hyper), text)
 
 
@@ -193,7 +147,6 @@ def _from_text(text: str) -> OptimizerSpec:
                 raise type(exc)(f"{exc} (option {key!r} of {text!r})") from None
         return _external_spec(prefix, target.strip(), options, text)
     if head.strip() in newton.METHODS:
-        split_options(rest, text)
         return _newton_spec(text)
     try:
         return _registry_spec(text)
@@ -226,8 +179,6 @@ def parse_spec(spec) -> OptimizerSpec:
                 return _external_spec(kind.strip().lower(), name.strip(), options, text)
             if target in newton.METHODS:
                 return _newton_spec(text)
-            from ..optim import registry
-
             registry.create(target, **options)        # names and values checked
             _check_finite(text, options)
             return OptimizerSpec("optviz", registry.get(target).name, dict(options), target,
