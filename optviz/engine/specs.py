@@ -62,7 +62,7 @@ class OptimizerSpec:
     @property
     def clip(self) -> Dict[str, float]:
         """The gradient clipping options (``clip_norm``, ``clip_value``) it was given."""
-        return {k: v for k, v in self.hyper.items() if k in ("clip_norm", "clip_value")}
+        return {k: v for k, v in self.hyper.items() if k in registry.CLIP_OPTIONS}
 
     def buffers(self) -> int:
         """How many (2,)-buffers a path of it records per step (for memory estimates)."""
