@@ -35,17 +35,14 @@ from ..optim.registry import split_options, split_outside_brackets
 from . import external, newton
 
 __all__ = ["OptimizerSpec", "parse_spec", "parse_specs", "split_options", "parse_value", "torch_spec",
-           "scipy_spec", "KINDS", "spec_names"]
-
-#: Where a path comes from: optviz's core, Newton's baselines, torch.optim, scipy.optimize.
-KINDS = ("optviz", "newton", "torch", "scipy")
+           "scipy_spec"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class OptimizerSpec:
     """A parsed, checked optimizer: what to run and how to label and colour its path."""
 
-    kind: str                          # one of KINDS
+    kind: str                          # where it comes from: "optviz" (the core), "newton", "torch", "scipy"
     name: str                          # registry name, Newton method, torch class / registry name, scipy method
     hyper: Dict[str, Any]              # options as given (defaults left out)
     key: str                           # Trajectory.optimizer: the colour key ("adam", "torch:SGD", "scipy:BFGS")
@@ -225,13 +222,3 @@ def scipy_spec(method: str, label: Optional[str] = None, **options) -> Optimizer
     ``"Newton-CG"``, ``"trust-ncg"``, ``"Nelder-Mead"``, ...) with its solver ``options``."""
     return _external_spec("scipy", method, options, f"scipy:{method}", label)
 
-
-def spec_names() -> List[str]:
-    """Every name ``--opt`` takes, for shell completion: registry names, Newton's, and
-    ``torch:``/``scipy:`` with their names (torch's classes only where torch is loaded)."""
-    from ..optim import registry
-
-    names = list(registry.names()) + list(newton.METHODS)
-    names += [f"torch:{n}" for n in external.torch_names()]
-    names += [f"scipy:{m}" for m in external.SCIPY_METHODS.values()]
-    return names
