@@ -22,6 +22,7 @@ from typing import List, Optional
 import numpy as np
 
 from .field import decorations, marker_for
+from .stability import panel_grid
 from .stills import field_title, figure_legend, figure_title, finish_figure, new_figure
 from .style import colour_for, style_context
 
@@ -177,12 +178,9 @@ def heatmap_figure(data: Heatmap, style: str = "paper", title: Optional[str] = N
         cols = min(n, 3)
         rows = -(-n // cols)
         fig = new_figure(style)
-        axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+        axes = panel_grid(fig, rows, cols, n)
         image = None
-        for i, ax in enumerate(axes):
-            if i >= n:
-                ax.set_visible(False)
-                continue
+        for i, ax in enumerate(axes[:n]):
             x, y, v = np.asarray(data.x[i], float), np.asarray(data.y[i], float), np.asarray(data.values[i], float)
             gone = np.asarray(data.diverged[i])
             ax.add_patch(Rectangle((-0.5, -0.5), len(x), len(y), facecolor="none", edgecolor=deco["ink"],
