@@ -10,7 +10,8 @@ in a cliff of divergence, means tuning matters.
 
 * :func:`sensitivity_figure`: a 2-D learning-rate sweep (:class:`~optviz.engine.sweep.SweepResult`):
   median final ``f - f*`` and its quartiles over the starts;
-* :func:`study_sensitivity`: an MNIST study: mean validation accuracy +- std over the seeds;
+* an MNIST study (:func:`optviz.study.report.sensitivity_data`, drawn by :func:`draw_sensitivity`):
+  mean validation error +- std over the seeds;
 * :func:`heatmap_figure`: two grids at once (learning rate x momentum, ...), one map per optimizer.
 """
 from __future__ import annotations
@@ -153,8 +154,6 @@ class Heatmap:
     zlabel: str
     best: List[Optional[tuple]]        # (row, col) of the best cell
     defaults: List[Optional[tuple]]    # (row, col) of the default setting
-    xlog: bool = True
-    ylog: bool = False
     percent: bool = True
 
 
