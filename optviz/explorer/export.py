@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from ..errors import OptvizError
 from .state import LIMITS, FieldError, Scene, _through_cli
@@ -60,8 +60,12 @@ def _animation_options(frames, fps, schedule) -> Tuple[int, float, str]:
 
 
 def export_scene(scene: Scene, folder, fmt: str, name: Optional[str] = None, *, kind: str = "dashboard",
-                 frames: int = 300, fps: float = 30, schedule: str = "linear") -> Tuple[Path, str]:
-    """Write ``scene`` as ``fmt`` into ``folder``; returns the path and the equivalent command."""
+                 frames: int = 300, fps: float = 30, schedule: str = "linear",
+                 race: Optional[Callable] = None) -> Tuple[Path, str]:
+    """Write ``scene`` as ``fmt`` into ``folder``; returns the path and the equivalent command.
+
+    ``race``: ``scene -> (surface, trajectories)``, called once every value is checked
+    (default :func:`~optviz.explorer.scene.race_paths`; the explorer passes its cache)."""
     from .. import api
     from ..cli.twod import _noisy_title
     from ..errors import UnknownName
@@ -78,7 +82,7 @@ def export_scene(scene: Scene, folder, fmt: str, name: Optional[str] = None, *, 
         frames, fps, schedule = _animation_options(frames, fps, schedule)
     path = export_path(folder, name or f"{scene.function}.{fmt}", fmt)
     check_writable(path)
-    surface, paths = race_paths(scene)
+    surface, paths = (race or race_paths)(scene)
     if FORMATS[fmt] == "still":
         from ..views.save import save_figure
 

@@ -36,8 +36,8 @@ from urllib.parse import urlencode
 
 from ..errors import OptvizError, UnknownName
 
-__all__ = ["LIMITS", "FieldError", "Scene", "RunView", "parse_scene", "parse_run_view", "parse_view",
-           "STYLES", "ARROW_KINDS"]
+__all__ = ["LIMITS", "FieldError", "Scene", "RunView", "parse_function", "parse_scene", "parse_run_view",
+           "parse_view", "STYLES", "ARROW_KINDS"]
 
 #: The explorer's bounds (the command line has none of these).
 LIMITS = {
@@ -252,6 +252,18 @@ def _check_query_size(params: Mapping[str, Sequence[str]]) -> None:
                                   f"{LIMITS['query_chars']:,}")
 
 
+def parse_function(params: Mapping[str, Sequence[str]], default_function: str = "rosenbrock"):
+    """The surface named by ``f`` (``default_function`` when not given), checked as the command
+    line checks a function name; a :class:`FieldError` for ``f`` otherwise."""
+    from ..surfaces import get_surface
+
+    function = _one(params, "f") or default_function
+    try:
+        return get_surface(_through_cli("function", function, "f"))
+    except OptvizError as exc:
+        raise FieldError("f", str(exc)) from None
+
+
 def parse_scene(params: Mapping[str, Sequence[str]], *, default_function: str = "rosenbrock") -> Scene:
     """A checked :class:`Scene` from query parameters (``{key: [values]}``).
 
@@ -260,14 +272,9 @@ def parse_scene(params: Mapping[str, Sequence[str]], *, default_function: str = 
     """
     from ..engine import presets
     from ..engine.race import _check_starts, parse_specs
-    from ..surfaces import get_surface
 
     _check_query_size(params)
-    function = _one(params, "f") or default_function
-    try:
-        surface = get_surface(_through_cli("function", function, "f"))
-    except OptvizError as exc:
-        raise FieldError("f", str(exc)) from None
+    surface = parse_function(params, default_function)
 
     given = "opt" in params or "off" in params
     opts = list(params.get("opt", [])) if given else presets.lecture_specs(surface.name)
