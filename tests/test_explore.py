@@ -319,6 +319,25 @@ def test_export_with_every_optimizer_off_is_refused(server):
     assert status == 400 and "at least one optimizer" in body["error"]
 
 
+def test_the_page_and_its_export_share_one_race_and_the_image_parses_no_optimizer(tmp_path, monkeypatch):
+    import importlib
+    from urllib.parse import parse_qs
+
+    from optviz.explorer import scene as scene_module
+
+    race_module = importlib.import_module("optviz.engine.race")    # the package exports a function of that name
+
+    races, real = [], scene_module.race_paths
+    monkeypatch.setattr(scene_module, "race_paths", lambda scene: races.append(scene) or real(scene))
+    explorer = Explorer(out_dir=tmp_path)
+    query = "f=booth&opt=sgd:lr=0.05&opt=adam:lr=0.1&steps=20"
+    explorer.scene(parse_qs(query))
+    explorer.export({"query": query + "&style=dark", "format": "png"})      # the style changes no path
+    assert len(races) == 1
+    monkeypatch.setattr(race_module, "parse_specs", lambda specs: pytest.fail("the image parsed optimizers"))
+    assert explorer.field_image(parse_qs("f=booth&style=dark&w=64&h=48"))[:4] == b"\x89PNG"
+
+
 # ---------------------------------------------------------------- the command and the notebook entry
 
 
@@ -429,6 +448,7 @@ def test_run_mode_shows_the_runs_paths_with_a_step_slider(tiny_run, tmp_path):
         status, scene, _ = call(srv, "/api/scene?style=dark")
         assert status == 200, scene
         trajs = run.trajectories()
+        assert run.trajectories() is trajs and run.field() is run.field()      # built once, not per request
         assert [p["optimizer"] for p in scene["paths"]] == [t.optimizer for t in trajs] == ["sgd", "adam"]
         for p, t in zip(scene["paths"], trajs):
             assert np.array_equal(decode(p["xy"]).reshape(-1, 2), t.xy)

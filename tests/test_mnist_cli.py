@@ -82,6 +82,7 @@ def test_train_report_and_resume(data_dir, tmp_path, monkeypatch):
     (["--opt", "bogus"], "unknown optimizer 'bogus'"),
     (["--opt", "adam:lr=-1"], "lr"),
     (["--opt", "adam:gamma=2"], "no hyperparameter 'gamma'"),
+    (["--opt", "sgd:clip_norm=inf"], "invalid clip_norm=inf in 'sgd:clip_norm=inf': 'inf' is not a finite number"),
     (["--model", "resnet"], "unknown model 'resnet'"),
     (["--preset", "huge"], "unknown preset 'huge'"),
     (["--dataset", "cifar"], "unknown dataset 'cifar'"),

@@ -233,6 +233,16 @@ def test_parse_spec_rejects_malformed(spec):
         optim.parse_spec(spec)
 
 
+@pytest.mark.parametrize("spec", ["sgd:clip_norm=inf", "adam:clip_value=inf", "adam:amsgrad=nan", "sgd:lr=nan",
+                                  "adam:lr=1e400"])
+def test_parse_spec_refuses_numbers_that_are_not_finite(spec):
+    """As the engine's parser does, with its message: ``optviz mnist`` and ``tune`` read specs here."""
+    key, _, value = spec.partition(":")[2].partition("=")
+    with pytest.raises(InvalidValue) as err:
+        optim.parse_spec(spec)
+    assert str(err.value) == f"invalid {key}={value} in {spec!r}: {value!r} is not a finite number"
+
+
 @pytest.mark.parametrize("spec, example", [("sgd(lr=0.1)", "sgd:lr"), ("adam,sgd", "adam:lr"),
                                            ("Adam lr=1", "adam:lr"), ("sgd=0.1", "sgd:lr"), ("foo[lr=1]", "adam:lr")])
 def test_parse_spec_points_foreign_syntax_to_ours(spec, example):

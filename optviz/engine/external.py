@@ -29,13 +29,12 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from ..errors import InvalidValue, OptvizError, RuntimeFailure, UnknownName
+from ..optim.registry import CLIP_OPTIONS
 from .record import escape_box, gradient_noise, inside
 from .trajectory import Trajectory
 
 __all__ = ["torch_classes", "torch_names", "resolve_torch", "resolve_scipy", "run_torch", "run_scipy",
            "SCIPY_METHODS"]
-
-CLIP_OPTIONS = ("clip_norm", "clip_value")
 
 #: scipy.optimize.minimize methods that report every iteration (lower-case name -> scipy's spelling).
 SCIPY_METHODS = {m.lower(): m for m in (
@@ -57,12 +56,17 @@ def torch_classes() -> Dict[str, type]:
             if isinstance(c, type) and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer}
 
 
+def _registry_names_in_torch() -> List[str]:
+    """Registry names with a torch.optim counterpart (``torch:adam`` is torch.optim.Adam)."""
+    from ..optim import registry
+    from ..optim.torch_reference import has_reference
+
+    return [n for n in registry.names() if has_reference(n)]
+
+
 def torch_names() -> List[str]:
     """Names ``torch:NAME`` takes: registry names with a torch.optim counterpart, then torch's classes."""
-    from ..optim.torch_reference import has_reference
-    from ..optim import registry
-
-    return [n for n in registry.names() if has_reference(n)] + sorted(torch_classes())
+    return _registry_names_in_torch() + sorted(torch_classes())
 
 
 def _clip_options(options: Dict[str, Any], text: str) -> Dict[str, float]:
@@ -138,7 +142,7 @@ def resolve_torch(target, options: Dict[str, Any], text: str):
     if isinstance(target, str) and target in registry.names():
         if not has_reference(target):
             raise InvalidValue(f"{text}: {target} has no torch.optim counterpart; those with one: "
-                               + ", ".join(n for n in registry.names() if has_reference(n)))
+                               + ", ".join(_registry_names_in_torch()))
         info = registry.get(target)
         unknown = set(options) - set(info.defaults)
         if unknown:
@@ -159,8 +163,7 @@ def resolve_torch(target, options: Dict[str, Any], text: str):
                 folded = {n.lower(): c for n, c in classes.items()}
                 cls = folded.get(target.lower())
             if cls is None:
-                valid = [n for n in registry.names() if has_reference(n)] + sorted(classes)
-                raise UnknownName("torch optimizer", target, valid)
+                raise UnknownName("torch optimizer", target, torch_names())
         else:
             cls = target
         if isinstance(cls, type):

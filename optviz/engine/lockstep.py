@@ -12,60 +12,33 @@ The result is the same list of :class:`~optviz.engine.Trajectory` as ``race()``'
 equal to the last bit (a test checks it on every surface): the optimizers, the noise
 (one stream per start, shared by all optimizers), the divergence rule and the records
 are race()'s own; stacking rows changes nothing, because a surface is elementwise.
-Specs this loop does not step (the Newton baselines) are handed to ``race()``.
+Specs this loop does not step (Newton's baselines, torch's, scipy's) run as in ``race()``.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional
+from typing import Iterable, List, Optional
 
 import numpy as np
 
 from .. import optim
 from ..errors import OptvizError
-from ..optim.state import leaf_paths, short_names
-from .race import (BatchRecord, Spec, _check_steps, _noise, _trajectory,
-                   escape_box, prepare_race, race as _race_one_by_one)
+from .race import Spec, create_batched, prepare_race, run_spec, trajectories_of
+from .record import BatchRecord, BufferRecorder, check_steps, escape_box, gradient_noise, inside
 from .replay import value_and_grad
 from .trajectory import Trajectory
 
 __all__ = ["race", "run_lockstep"]
 
 
-def _index_paths(state, path: tuple = ()) -> List[tuple]:
-    """Index paths to the leaves of a state, in :func:`~optviz.optim.state.leaf_paths`' order."""
-    if isinstance(state, tuple):
-        return [p for i, v in enumerate(state) for p in _index_paths(v, path + (i,))]
-    return [path]
-
-
 class _Optimizer:
     """One optimizer config: its transform, its state, and the buffers race() records."""
 
     def __init__(self, name: str, hyper: dict, x: np.ndarray, length: int):
-        B = len(x)
-        hp = {k: (np.asarray(v, dtype=float).reshape(B, 1) if np.ndim(v) else v) for k, v in hyper.items()}
-        self.tx = optim.create(name, batch_dims=1, **hp)
+        self.tx = create_batched(name, hyper, len(x))
         self.state = self.tx.init(x)
         self.looks_ahead = self.tx.eval_point is not None
-        self.buffers: Dict[str, np.ndarray] = {}
-        self.length = length
-        # the state's leaves, named as race() names them, found once: walking the state
-        # by name at every step was 40 % of the loop
-        paths = leaf_paths(self.state)
-        names = short_names(paths)
-        self.leaves = [(names[p], where) for p, where in zip(paths, _index_paths(self.state))]
-        self.record_buffers(0, x.shape)
-
-    def record_buffers(self, t: int, shape: tuple) -> None:
-        """race()'s ``_record_buffers``: copy the (B, 2) buffers of the state into row ``t``."""
-        for name, where in self.leaves:
-            buf = self.state
-            for i in where:
-                buf = buf[i]
-            if isinstance(buf, np.ndarray) and buf.shape == shape:
-                if name not in self.buffers:
-                    self.buffers[name] = np.full((self.length,) + shape, np.nan)
-                self.buffers[name][t] = buf
+        self.buffers = BufferRecorder(self.state, length)
+        self.buffers.record(0, self.state, x.shape)
 
 
 def run_lockstep(surface, configs, starts: np.ndarray, steps: int, noise: float = 0.0,
@@ -79,7 +52,7 @@ def run_lockstep(surface, configs, starts: np.ndarray, steps: int, noise: float 
     that part of a step costs the same for one optimizer as for ten; only ``update``
     runs per config, on its rows.
     """
-    steps = _check_steps(steps)
+    steps = check_steps(steps)
     if not hasattr(surface, "value_and_grad"):
         raise OptvizError(f"{getattr(surface, 'name', 'this field')} has no gradient: optimizers cannot run on it")
     starts = np.array(starts, dtype=float).reshape(-1, 2)
@@ -90,11 +63,10 @@ def run_lockstep(surface, configs, starts: np.ndarray, steps: int, noise: float 
     rows = [slice(k * B, (k + 1) * B) for k in range(K)]
     opts = [_Optimizer(name, hyper, starts, steps + 1) for name, hyper in configs]
     ahead = [k for k, o in enumerate(opts) if o.looks_ahead]
-    noise_seq = _noise(noise, seed, starts, steps)      # one stream per start, as race() draws it
+    noise_seq = gradient_noise(noise, seed, starts, steps)   # one stream per start, as race() draws it
     if noise_seq is not None:
         noise_seq = np.tile(noise_seq, (1, K, 1))      # (steps, R, 2): every config sees its start's stream
     box = escape_box(surface.domain)
-    lo, hi = box[:, 0], box[:, 1]      # race()'s inside(): NaN and inf fail these comparisons too
     vg = value_and_grad(surface, R + B * len(ahead))   # look-ahead configs add rows: the loss where they stand
     final_vg = value_and_grad(surface, R)
 
@@ -122,17 +94,17 @@ def run_lockstep(surface, configs, starts: np.ndarray, steps: int, noise: float 
             for o, r in zip(opts, rows):
                 u[r], o.state = o.tx.update(g[r], o.state, x[r])
             x_new = x + u
-            left = alive & ~((lo <= x_new) & (x_new <= hi)).all(axis=1)
+            left = alive & ~inside(x_new, box)
             diverged_at[left] = t + 1
             alive &= ~left
             x = np.where(alive[:, None], x_new, x)
             losses[t], grads[t] = loss, g
             updates[t] = np.where(alive[:, None], u, 0.0)
             xs[t + 1] = x
-            for o, r in zip(opts, rows):
-                o.record_buffers(t + 1, (B, 2))
+            for o in opts:
+                o.buffers.record(t + 1, o.state, (B, 2))
         losses[steps], grads[steps] = final_vg(x)
-    return [BatchRecord(xs[:, r], losses[:, r], grads[:, r], updates[:, r], o.buffers, diverged_at[r])
+    return [BatchRecord(xs[:, r], losses[:, r], grads[:, r], updates[:, r], o.buffers.buffers, diverged_at[r])
             for o, r in zip(opts, rows)]
 
 
@@ -146,15 +118,10 @@ def race(surface, specs: Iterable[Spec], starts=None, steps: int = 300, noise: f
     steps, starts, parsed = prepare_race(surface, specs, starts, steps, noise, seed)
     mine = [(s.name, s.hyper) for s in parsed if s.kind == "optviz"]
     records = iter(run_lockstep(surface, mine, starts, steps, noise=noise, seed=seed))
-    unbounded = getattr(surface, "minimum_value", 0.0) is None
     trajectories: List[Trajectory] = []
     for spec in parsed:
-        if spec.kind != "optviz":     # Newton, torch.optim, scipy: methods with their own loops
-            trajectories += _race_one_by_one(surface, [spec], starts=starts, steps=steps, noise=noise, seed=seed)
-            continue
-        rec = next(records)
-        for b in range(len(starts)):
-            trajectories.append(_trajectory(rec, b, spec.key, spec.hyper, spec.label))
-            if unbounded and np.isfinite(rec.xy[-1, b]).all():
-                trajectories[-1].exit = "escaped"
+        if spec.kind == "optviz":
+            trajectories += trajectories_of(surface, spec, next(records))
+        else:     # Newton, torch.optim, scipy: methods with their own loops
+            trajectories += run_spec(surface, spec, starts, steps, noise, seed)
     return trajectories

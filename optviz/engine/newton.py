@@ -17,6 +17,7 @@ from typing import Dict, Mapping, Tuple
 import numpy as np
 
 from ..errors import InvalidValue, OptvizError, UnknownName
+from ..optim.registry import split_options
 from .record import BatchRecord, check_record_memory, check_steps, escape_box, inside
 
 __all__ = ["METHODS", "run_batch", "parse_spec", "label"]
@@ -35,17 +36,14 @@ def parse_spec(spec: str) -> Tuple[str, Dict[str, float]]:
     if name not in METHODS:
         raise UnknownName("second-order method", name, METHODS)
     hyper = {}
-    for item in filter(None, (s.strip() for s in rest.split(","))):
-        key, eq, value = item.partition("=")
-        key = key.strip()
-        if not eq or key not in METHODS[name]:
+    for key, value in split_options(rest, spec):
+        if key not in METHODS[name]:
+            item = f"{key}={value}"
             raise OptvizError(f"malformed option {item!r} for {name}; valid: {', '.join(METHODS[name])}")
-        if key in hyper:
-            raise InvalidValue(f"{key!r} is given twice in {spec!r}")
         try:
             hyper[key] = float(value)
         except ValueError:
-            raise OptvizError(f"cannot read {value.strip()!r} as a number (option {key!r} of {spec!r})") from None
+            raise OptvizError(f"cannot read {value!r} as a number (option {key!r} of {spec!r})") from None
         if not (np.isfinite(hyper[key]) and hyper[key] >= 0):
             raise InvalidValue(f"invalid {key}={hyper[key]!r}: {key} must be a finite number >= 0")
     return name, hyper

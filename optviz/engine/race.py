@@ -11,17 +11,17 @@ recorded.
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from .. import optim
 from ..errors import InvalidValue
 from ..memory import check_memory
-from ..optim.state import named_leaves
+from ..optim.base import GradientTransformation
 from . import external, newton
-from .record import (BatchRecord, check_record_memory, check_noise, check_steps as _check_steps, escape_box,
-                     gradient_noise as _noise, inside, record_bytes)
+from .record import (BatchRecord, BufferRecorder, check_record_memory, check_noise, check_steps as _check_steps,
+                     count_buffers, escape_box, gradient_noise as _noise, inside, record_bytes)
 from .specs import OptimizerSpec, parse_specs
 from .trajectory import Trajectory
 
@@ -46,24 +46,22 @@ def run_batch(surface, name: str, hyperparams: Mapping[str, object], starts: np.
     steps = _check_steps(steps)
     x = np.array(starts, dtype=float).reshape(-1, 2)
     B = len(x)
-    hyper = {k: (np.asarray(v, dtype=float).reshape(B, 1) if np.ndim(v) else v) for k, v in hyperparams.items()}
-    tx = optim.create(name, batch_dims=1, **hyper)  # rows are independent configurations
+    tx = create_batched(name, hyperparams, B)
     state = tx.init(x)
-    n_buffers = sum(1 for b in named_leaves(state).values() if getattr(b, "shape", None) == x.shape)
-    check_record_memory(steps, B, n_buffers + bool(noise), f"{steps:,} steps of {name} for {B:,} configuration(s)",
-                        record=record)
+    check_record_memory(steps, B, count_buffers(state, x.shape) + bool(noise),
+                        f"{steps:,} steps of {name} for {B:,} configuration(s)", record=record)
     box = escape_box(surface.domain) if box is None else box
     noise_seq = _noise(noise, seed, x, steps)
 
     T1 = steps + 1 if record else 1
     xs = np.empty((T1, B, 2)); losses = np.empty((T1, B)); grads = np.full((T1, B, 2), np.nan)
     updates = np.zeros((max(T1 - 1, 0), B, 2))
-    buffers: Dict[str, np.ndarray] = {}
+    buffers = BufferRecorder(state, T1)
     xs[0] = x
     diverged_at = np.full(B, -1)
     alive = np.ones(B, dtype=bool)
     if record:
-        _record_buffers(buffers, state, x.shape, T1, 0)
+        buffers.record(0, state, x.shape)
 
     with np.errstate(all="ignore"):  # diverging rows overflow; they are caught below
         for t in range(steps):
@@ -84,19 +82,19 @@ def run_batch(surface, name: str, hyperparams: Mapping[str, object], starts: np.
                 losses[t], grads[t] = loss, g
                 updates[t] = np.where(alive[:, None], u, 0.0)
                 xs[t + 1] = x
-                _record_buffers(buffers, state, x.shape, T1, t + 1)
+                buffers.record(t + 1, state, x.shape)
     if record:
         losses[steps], grads[steps] = surface.value_and_grad(x)
     else:
         xs[0], losses[0] = x, surface.value(x)
-    return BatchRecord(xs, losses, grads, updates, buffers, diverged_at)
+    return BatchRecord(xs, losses, grads, updates, buffers.buffers, diverged_at)
 
 
-def _record_buffers(buffers, state, shape, length, t) -> None:
-    """Copy the optimizer's (B, 2) buffers (momentum, moments, ...) into row ``t``."""
-    for key, buf in named_leaves(state).items():
-        if isinstance(buf, np.ndarray) and buf.shape == shape:
-            buffers.setdefault(key, np.full((length,) + shape, np.nan))[t] = buf
+def create_batched(name: str, hyperparams: Mapping[str, object], rows: int) -> GradientTransformation:
+    """Optimizer ``name`` for ``rows`` independent configurations (the engine's batch):
+    a hyperparameter given as an array, one value per row, becomes a (rows, 1) column."""
+    hyper = {k: (np.asarray(v, dtype=float).reshape(rows, 1) if np.ndim(v) else v) for k, v in hyperparams.items()}
+    return optim.create(name, batch_dims=1, **hyper)
 
 
 def race(surface, specs: Iterable[Spec], starts=None, steps: int = 300, noise: float = 0.0,
@@ -111,23 +109,38 @@ def race(surface, specs: Iterable[Spec], starts=None, steps: int = 300, noise: f
     >>> paths = race(get_surface("rosenbrock"), ["sgd:lr=1e-3", "adam:lr=0.05"], steps=200)
     """
     steps, starts, parsed = prepare_race(surface, specs, starts, steps, noise, seed)
-    trajectories = []
-    for spec in parsed:
-        if spec.kind == "torch":
-            paths = external.run_torch(surface, spec, starts, steps, noise=noise, seed=seed)
-        elif spec.kind == "scipy":
-            paths = external.run_scipy(surface, spec, starts, steps, noise=noise)
-        else:
-            if spec.kind == "newton":
-                rec = newton.run_batch(surface, spec.name, spec.hyper, starts, steps)
-            else:
-                rec = run_batch(surface, spec.name, spec.hyper, starts, steps, noise=noise, seed=seed)
-            paths = [_trajectory(rec, b, spec.key, spec.hyper, spec.label) for b in range(len(starts))]
+    return [path for spec in parsed for path in run_spec(surface, spec, starts, steps, noise, seed)]
+
+
+def run_spec(surface, spec: OptimizerSpec, starts: np.ndarray, steps: int, noise: float = 0.0,
+             seed: Optional[int] = 0) -> List[Trajectory]:
+    """The paths of one parsed spec, one per start, as :func:`race` makes them; the
+    arguments are taken as :func:`prepare_race` returns them, checked."""
+    if spec.kind == "torch":
+        return _mark_escaped(surface, external.run_torch(surface, spec, starts, steps, noise=noise, seed=seed))
+    if spec.kind == "scipy":
+        return _mark_escaped(surface, external.run_scipy(surface, spec, starts, steps, noise=noise))
+    if spec.kind == "newton":
+        rec = newton.run_batch(surface, spec.name, spec.hyper, starts, steps)
+    else:
+        rec = run_batch(surface, spec.name, spec.hyper, starts, steps, noise=noise, seed=seed)
+    return trajectories_of(surface, spec, rec)
+
+
+def trajectories_of(surface, spec: OptimizerSpec, rec: BatchRecord) -> List[Trajectory]:
+    """One :class:`Trajectory` per row of ``rec``, a batched run of ``spec`` on ``surface``."""
+    return _mark_escaped(surface, [_trajectory(rec, b, spec.key, spec.hyper, spec.label)
+                                   for b in range(len(rec.diverged_at))])
+
+
+def _mark_escaped(surface, paths: List[Trajectory]) -> List[Trajectory]:
+    """On a surface unbounded below (``minimum_value`` None) a path that ends at a finite
+    point has escaped, not diverged: leaving is the point there."""
+    if getattr(surface, "minimum_value", 0.0) is None:
         for path in paths:
-            if getattr(surface, "minimum_value", 0.0) is None and np.isfinite(path.xy[-1]).all():
+            if np.isfinite(path.xy[-1]).all():
                 path.exit = "escaped"
-        trajectories += paths
-    return trajectories
+    return paths
 
 
 def prepare_race(surface, specs: Iterable[Spec], starts, steps: int, noise: float, seed):

@@ -27,23 +27,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ..errors import InvalidValue, OptvizError, UnknownName
+from ..optim import registry
+from ..optim.registry import split_options, split_outside_brackets
 from . import external, newton
 
 __all__ = ["OptimizerSpec", "parse_spec", "parse_specs", "split_options", "parse_value", "torch_spec",
-           "scipy_spec", "KINDS", "spec_names"]
-
-#: Where a path comes from: optviz's core, Newton's baselines, torch.optim, scipy.optimize.
-KINDS = ("optviz", "newton", "torch", "scipy")
+           "scipy_spec"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class OptimizerSpec:
     """A parsed, checked optimizer: what to run and how to label and colour its path."""
 
-    kind: str                          # one of KINDS
+    kind: str                          # where it comes from: "optviz" (the core), "newton", "torch", "scipy"
     name: str                          # registry name, Newton method, torch class / registry name, scipy method
     hyper: Dict[str, Any]              # options as given (defaults left out)
     key: str                           # Trajectory.optimizer: the colour key ("adam", "torch:SGD", "scipy:BFGS")
@@ -60,7 +59,7 @@ class OptimizerSpec:
     @property
     def clip(self) -> Dict[str, float]:
         """The gradient clipping options (``clip_norm``, ``clip_value``) it was given."""
-        return {k: v for k, v in self.hyper.items() if k in ("clip_norm", "clip_value")}
+        return {k: v for k, v in self.hyper.items() if k in registry.CLIP_OPTIONS}
 
     def buffers(self) -> int:
         """How many (2,)-buffers a path of it records per step (for memory estimates)."""
@@ -68,52 +67,14 @@ class OptimizerSpec:
             import numpy as np
 
             from .. import optim
-            from ..optim.state import named_leaves
+            from .record import count_buffers
 
             x = np.zeros((1, 2))
-            state = optim.create(self.name, batch_dims=1, **self.hyper).init(x)
-            return sum(1 for b in named_leaves(state).values() if getattr(b, "shape", None) == x.shape)
+            return count_buffers(optim.create(self.name, batch_dims=1, **self.hyper).init(x), x.shape)
         return {"newton": 0, "scipy": 0}.get(self.kind, 3)
 
 
-# ---------------------------------------------------------------- the option list
-
-
-def _split_top(text: str, sep: str = ",") -> List[str]:
-    """Split ``text`` at ``sep`` outside parentheses: ``"a=1,b=(2,3)"`` -> ``["a=1", "b=(2,3)"]``."""
-    parts, depth, cur = [], 0, []
-    for ch in text:
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        if ch == sep and depth == 0:
-            parts.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    parts.append("".join(cur))
-    return parts
-
-
-def split_options(text: str, spec: str) -> List[Tuple[str, str]]:
-    """``"lr=0.1,betas=(0.9,0.99)"`` -> ``[("lr", "0.1"), ("betas", "(0.9,0.99)")]``; a key
-    given twice, an item without ``=`` or unbalanced parentheses are refused."""
-    if text.count("(") != text.count(")") or text.count("[") != text.count("]"):
-        raise OptvizError(f"unbalanced parentheses in {spec!r}")
-    out: List[Tuple[str, str]] = []
-    seen = set()
-    for item in filter(None, (s.strip() for s in _split_top(text))):
-        key, eq, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if not eq or not key or not value:
-            raise OptvizError(f"malformed optimizer option {item!r} in {spec!r}; "
-                              f"write NAME:KEY=VALUE,KEY=VALUE, e.g. adam:lr=0.05,beta1=0.8")
-        if key in seen:
-            raise InvalidValue(f"option {key!r} is given twice in {spec!r}; give each option once")
-        seen.add(key)
-        out.append((key, value))
-    return out
+# ---------------------------------------------------------------- an option's value
 
 
 def parse_value(text: str) -> Any:
@@ -128,7 +89,7 @@ def parse_value(text: str) -> Any:
     if low in ("none", "null"):
         return None
     if s[:1] in "([" and s[-1:] in ")]":
-        return tuple(parse_value(p) for p in _split_top(s[1:-1]) if p.strip())
+        return tuple(parse_value(p) for p in split_outside_brackets(s[1:-1]) if p.strip())
     try:
         value = float(s)
     except ValueError:
@@ -150,18 +111,7 @@ def _check_finite(spec: str, hyper: Dict[str, Any]) -> None:
 
 
 def _registry_spec(text: str) -> OptimizerSpec:
-    from ..optim import registry
-
-    _, _, rest = text.partition(":")
-    for key, value in split_options(rest, text):   # duplicates and malformed items
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        if not math.isfinite(number):
-            raise InvalidValue(f"invalid {key}={value} in {text!r}: {value!r} is not a finite number")
     name, hyper = registry.parse_spec(text)
-    _check_finite(text, hyper)
     return OptimizerSpec("optviz", name, hyper, name, registry.format_spec(name, hyper), text)
 
 
@@ -194,7 +144,6 @@ def _from_text(text: str) -> OptimizerSpec:
                 raise type(exc)(f"{exc} (option {key!r} of {text!r})") from None
         return _external_spec(prefix, target.strip(), options, text)
     if head.strip() in newton.METHODS:
-        split_options(rest, text)
         return _newton_spec(text)
     try:
         return _registry_spec(text)
@@ -227,8 +176,6 @@ def parse_spec(spec) -> OptimizerSpec:
                 return _external_spec(kind.strip().lower(), name.strip(), options, text)
             if target in newton.METHODS:
                 return _newton_spec(text)
-            from ..optim import registry
-
             registry.create(target, **options)        # names and values checked
             _check_finite(text, options)
             return OptimizerSpec("optviz", registry.get(target).name, dict(options), target,
@@ -275,13 +222,3 @@ def scipy_spec(method: str, label: Optional[str] = None, **options) -> Optimizer
     ``"Newton-CG"``, ``"trust-ncg"``, ``"Nelder-Mead"``, ...) with its solver ``options``."""
     return _external_spec("scipy", method, options, f"scipy:{method}", label)
 
-
-def spec_names() -> List[str]:
-    """Every name ``--opt`` takes, for shell completion: registry names, Newton's, and
-    ``torch:``/``scipy:`` with their names (torch's classes only where torch is loaded)."""
-    from ..optim import registry
-
-    names = list(registry.names()) + list(newton.METHODS)
-    names += [f"torch:{n}" for n in external.torch_names()]
-    names += [f"scipy:{m}" for m in external.SCIPY_METHODS.values()]
-    return names

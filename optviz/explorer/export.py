@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from ..errors import OptvizError
 from .state import LIMITS, FieldError, Scene, _through_cli
@@ -54,16 +54,18 @@ def _animation_options(frames, fps, schedule) -> Tuple[int, float, str]:
     frames = _through_cli("frames", str(frames), "frames")
     if frames > LIMITS["frames"]:
         raise FieldError("frames", f"--frames must be at most {LIMITS['frames']} in the explorer, got {frames}")
-    fps = _through_cli("fps", str(fps), "fps")
-    if not fps > 0 or fps != fps or fps == float("inf"):
-        raise FieldError("fps", f"--fps must be > 0, got {fps:g}")
+    fps = _through_cli("fps", str(fps), "fps")   # finite, > 0 (--fps)
     schedule = _through_cli("schedule", str(schedule), "schedule")
     return frames, fps, schedule
 
 
 def export_scene(scene: Scene, folder, fmt: str, name: Optional[str] = None, *, kind: str = "dashboard",
-                 frames: int = 300, fps: float = 30, schedule: str = "linear") -> Tuple[Path, str]:
-    """Write ``scene`` as ``fmt`` into ``folder``; returns the path and the equivalent command."""
+                 frames: int = 300, fps: float = 30, schedule: str = "linear",
+                 race: Optional[Callable] = None) -> Tuple[Path, str]:
+    """Write ``scene`` as ``fmt`` into ``folder``; returns the path and the equivalent command.
+
+    ``race``: ``scene -> (surface, trajectories)``, called once every value is checked
+    (default :func:`~optviz.explorer.scene.race_paths`; the explorer passes its cache)."""
     from .. import api
     from ..cli.twod import _noisy_title
     from ..errors import UnknownName
@@ -80,7 +82,7 @@ def export_scene(scene: Scene, folder, fmt: str, name: Optional[str] = None, *, 
         frames, fps, schedule = _animation_options(frames, fps, schedule)
     path = export_path(folder, name or f"{scene.function}.{fmt}", fmt)
     check_writable(path)
-    surface, paths = race_paths(scene)
+    surface, paths = (race or race_paths)(scene)
     if FORMATS[fmt] == "still":
         from ..views.save import save_figure
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -35,10 +36,20 @@ class RunSource:
         return cls(Path(run_dir), plane, int(grid), int(subset), land, dict(options))
 
     def field(self):
-        return self.land.field()
+        """The landscape as a :class:`~optviz.surfaces.GridField`, built once (every request reads it)."""
+        return self._field
 
     def trajectories(self):
-        """The paths in the run's order (the page numbers them so; ``hide`` refers to these numbers)."""
+        """The paths in the run's order (the page numbers them so; ``hide`` refers to these numbers),
+        built once: the same list for every request, not to be changed."""
+        return self._trajectories
+
+    @cached_property
+    def _field(self):
+        return self.land.field()
+
+    @cached_property
+    def _trajectories(self):
         return self.land.trajectories(order="run")
 
     def step_values(self):

@@ -82,6 +82,7 @@ def encode_scene(field, trajectories: Sequence, style: str, arrows: Sequence[str
         path = {"optimizer": traj.optimizer, "label": label, "colour": ps.colour, "marker": ps.marker,
                 "dash": dash_pattern(ps.linestyle, deco["linewidth"]),
                 "markevery": default_markevery(len(track.xy) - 1, deco["max_markers"]),
+                # n: the rows to draw, at least one; the track ends before its first non-finite row
                 "diverged_at": traj.diverged_at, "exit": traj.exit, "n": len(track.xy),
                 "xy": _b64(track.xy), "y": _b64(track.y), "arrows": {}}
         for kind, (_, vec) in anim.arrows.items():

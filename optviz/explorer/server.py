@@ -103,7 +103,7 @@ class Explorer:
         from dataclasses import replace
 
         from ..views.stills import field_title
-        from .scene import encode_scene, race_paths
+        from .scene import encode_scene
 
         if self.run is not None:
             return self.run_scene(params)
@@ -113,14 +113,10 @@ class Explorer:
         if hit is not None:
             return hit
         t0 = time.perf_counter()
-        race_key = scene.query(page=False)
 
         def compute():
-            got = self.paths.get(race_key)
-            if got is None:
-                got = self.paths.put(race_key, race_paths(scene))
+            surface, paths = self._race(scene)
             t1 = time.perf_counter()
-            surface, paths = got
             out = encode_scene(surface, paths, scene.style, scene.arrows)
             out["field"] = _field_json(surface)
             out["title_svg"] = _cached_title(field_title(surface), scene.style)
@@ -132,6 +128,14 @@ class Explorer:
                    commands={"plot": scene.plot_command(f"{scene.function}.png"),
                              "animate": scene.animate_command(f"{scene.function}.gif")})
         return self.scenes.put(key, out)
+
+    def _race(self, scene):
+        """``(surface, trajectories)`` of the scene's race, run once for the page and its exports."""
+        from .scene import race_paths
+
+        key = scene.query(page=False)
+        got = self.paths.get(key)
+        return got if got is not None else self.paths.put(key, race_paths(scene))
 
     def run_scene(self, params) -> dict:
         from .scene import encode_scene
@@ -169,18 +173,15 @@ class Explorer:
 
     def field_image(self, params) -> bytes:
         from .scene import field_png
-        from .state import _one, _style, parse_view
+        from .state import _check_query_size, _one, _style, parse_function, parse_view
 
         w, h = (_pixels(params, k) for k in ("w", "h"))
         if self.run is not None:
             field = self.run.field()
-            style = _style(params)
         else:
-            from ..surfaces import get_surface
-
-            scene = parse_scene({k: params[k] for k in ("f", "style") if k in params},
-                                default_function=self.default_function)
-            field, style = get_surface(scene.function), scene.style
+            _check_query_size({k: params[k] for k in ("f", "style") if k in params})
+            field = parse_function(params, self.default_function)
+        style = _style(params)
         view = parse_view(_one(params, "view"), field.domain)
         if view is None:
             (x0, x1), (y0, y1) = field.domain
@@ -212,7 +213,7 @@ class Explorer:
             scene = parse_scene(params, default_function=self.default_function)
             return export_scene(scene, self.out_dir, fmt, name, kind=str(body.get("kind", "dashboard")),
                                 frames=body.get("frames", 300), fps=body.get("fps", 30),
-                                schedule=str(body.get("schedule", "linear")))
+                                schedule=str(body.get("schedule", "linear")), race=self._race)
 
         path, command = self._locked(self.export_lock, work, wait=1.0)
         return {"path": str(path), "name": path.name, "command": command, "download": f"/exports/{path.name}",

@@ -36,8 +36,8 @@ from urllib.parse import urlencode
 
 from ..errors import OptvizError, UnknownName
 
-__all__ = ["LIMITS", "FieldError", "Scene", "RunView", "parse_scene", "parse_run_view", "parse_view",
-           "STYLES", "ARROW_KINDS"]
+__all__ = ["LIMITS", "FieldError", "Scene", "RunView", "parse_function", "parse_scene", "parse_run_view",
+           "parse_view", "STYLES", "ARROW_KINDS"]
 
 #: The explorer's bounds (the command line has none of these).
 LIMITS = {
@@ -252,6 +252,18 @@ def _check_query_size(params: Mapping[str, Sequence[str]]) -> None:
                                   f"{LIMITS['query_chars']:,}")
 
 
+def parse_function(params: Mapping[str, Sequence[str]], default_function: str = "rosenbrock"):
+    """The surface named by ``f`` (``default_function`` when not given), checked as the command
+    line checks a function name; a :class:`FieldError` for ``f`` otherwise."""
+    from ..surfaces import get_surface
+
+    function = _one(params, "f") or default_function
+    try:
+        return get_surface(_through_cli("function", function, "f"))
+    except OptvizError as exc:
+        raise FieldError("f", str(exc)) from None
+
+
 def parse_scene(params: Mapping[str, Sequence[str]], *, default_function: str = "rosenbrock") -> Scene:
     """A checked :class:`Scene` from query parameters (``{key: [values]}``).
 
@@ -259,17 +271,10 @@ def parse_scene(params: Mapping[str, Sequence[str]], *, default_function: str = 
     optimizers, start and steps). Raises :class:`FieldError` naming the bad field.
     """
     from ..engine import presets
-    import numpy as np
-
-    from ..engine.race import _check_starts, _noise, parse_specs
-    from ..surfaces import get_surface
+    from ..engine.race import _check_starts, parse_specs
 
     _check_query_size(params)
-    function = _one(params, "f") or default_function
-    try:
-        surface = get_surface(_through_cli("function", function, "f"))
-    except OptvizError as exc:
-        raise FieldError("f", str(exc)) from None
+    surface = parse_function(params, default_function)
 
     given = "opt" in params or "off" in params
     opts = list(params.get("opt", [])) if given else presets.lecture_specs(surface.name)
@@ -306,13 +311,7 @@ def parse_scene(params: Mapping[str, Sequence[str]], *, default_function: str = 
         raise FieldError("steps", f"--steps must be at most {LIMITS['steps']:,} in the explorer, got {steps:,}")
 
     noise_text, seed_text = _one(params, "noise"), _one(params, "seed")
-    noise = 0.0 if noise_text in (None, "") else _through_cli("noise", noise_text, "noise")
-    try:        # the engine's own check (the command line checks noise there)
-        _noise(noise, 0, np.zeros((1, 2)), 1)
-    except OptvizError as exc:
-        raise FieldError("noise", str(exc)) from None
-    if not math.isfinite(noise):
-        raise FieldError("noise", f"noise must be a finite number >= 0, got {noise:g}")
+    noise = 0.0 if noise_text in (None, "") else _through_cli("noise", noise_text, "noise")   # finite, >= 0 (--noise)
     seed = 0 if seed_text in (None, "") else _through_cli("seed", seed_text, "seed")
     if not 0 <= seed < 2 ** 32:
         raise FieldError("seed", f"--seed must be in [0, 2^32), got {seed}")

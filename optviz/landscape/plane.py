@@ -173,6 +173,14 @@ def _as_matrix(weights, num_params: Optional[int], what: str):
     return W
 
 
+def _checked(paths, weights) -> Tuple[List, List]:
+    """The non-empty ``paths`` as (K_i, P) matrices, checked, and their (K_i,) float64 time
+    ``weights``, checked (ones if none are given)."""
+    matrices = [_as_matrix(p, None, "each path") for p in paths]
+    ws = _aligned_weights(matrices, weights)
+    return _check_paths(matrices), ws
+
+
 def _check_paths(paths) -> List:
     import torch
 
@@ -249,12 +257,15 @@ def explained_shares(paths, origin, directions, weights=None) -> np.ndarray:
     """(2,) share of ``sum_k w_k |x_k - origin|^2`` (all snapshots of all paths, ``w_k`` their
     time weights, default 1) along each axis of the plane, axes orthonormalised in order
     (Gram-Schmidt). Sums to <= 1."""
+    return _explained([p for p in paths if len(p)], origin, directions, _aligned_weights(paths, weights))
 
+
+def _explained(paths, origin, directions, ws) -> np.ndarray:
+    """:func:`explained_shares` of non-empty ``paths`` with their aligned weights ``ws``."""
     U = _orthonormal(directions).float()
     o = origin.float()
-    ws = _aligned_weights(paths, weights)
     total, along = 0.0, np.zeros(2)
-    for p, w in zip([p for p in paths if len(p)], ws):
+    for p, w in zip(paths, ws):
         for start in range(0, len(p), _ROWS):
             X = p[start:start + _ROWS].float() - o               # float32 blocks, float64 sums
             wb = w[start:start + _ROWS]
@@ -268,17 +279,17 @@ def explained_shares(paths, origin, directions, weights=None) -> np.ndarray:
 # --- PCA ---------------------------------------------------------------------------------------
 
 
-def _top_components(paths, origin, k: int = 2, oversample: int = 8, iters: int = 4, seed: int = 0,
-                    weights=None):
+def _top_components(paths, origin, ws, k: int = 2, oversample: int = 8, iters: int = 4, seed: int = 0):
     """Top-``k`` right singular vectors and values of ``X = diag(sqrt(w)) ([paths] - origin)``
-    (N, P), never building ``X``: a randomized range finder (Halko et al. 2011) with power
-    iterations, exact when ``N <= k + oversample``. Returns ``(V (k, P) float64, s (k,))``."""
+    (N, P), ``w`` the paths' aligned weights ``ws``, never building ``X``: a randomized range
+    finder (Halko et al. 2011) with power iterations, exact when ``N <= k + oversample``.
+    Returns ``(V (k, P) float64, s (k,))``."""
     import torch
 
     n = sum(len(p) for p in paths)
     q = min(n, k + oversample)
     o = origin.double()
-    roots = [w.sqrt() for w in _aligned_weights(paths, weights)]
+    roots = [w.sqrt() for w in ws]
 
     def X_times(M):               # (P, q) -> (N, q)
         M32 = M.float()
@@ -342,15 +353,14 @@ def pca_plane(paths: Sequence, centre="start", seed: int = 0, centre_name: Optio
     Axes are orthonormal (coordinates are Euclidean distances in weight space) and
     oriented so that the paths end on the positive side of both.
     """
-    weights = _aligned_weights(paths, weights) if weights is not None else None
-    paths = _check_paths(paths)
+    paths, ws = _checked(paths, weights)
     origin = _centre_vector(paths, centre)
-    V, s = _top_components(paths, origin, seed=seed, weights=weights)
+    V, s = _top_components(paths, origin, ws, seed=seed)
     if V.shape[0] < 2 or not float(s[1]) > 1e-9 * max(float(s[0]), 1e-300):
         raise OptvizError("the snapshots span less than two dimensions around the centre (all snapshots on one "
                           "line?): PCA cannot pick a plane; use --plane random or --plane points")
     D = _orient(V, paths, origin)
-    explained = explained_shares(paths, origin, D, weights)
+    explained = _explained(paths, origin, D, ws)
     where = centre if isinstance(centre, str) else (centre_name or "a given weight vector")
     what = {"start": "the paths' start", "mean": "the mean of all snapshots"}.get(where, where)
     n = sum(len(p) for p in paths)
@@ -408,9 +418,7 @@ def random_plane(shapes: Sequence[Sequence[int]], centre, seed: int = 0, paths: 
     """
     import torch
 
-    if paths is not None and weights is not None:
-        weights = _aligned_weights(paths, weights)
-    checked = _check_paths(paths) if paths is not None else None
+    checked, ws = _checked(paths, weights) if paths is not None else (None, None)
     if isinstance(centre, str):
         if checked is None:
             raise InvalidValue(f"centre={centre!r} needs the paths")
@@ -426,7 +434,7 @@ def random_plane(shapes: Sequence[Sequence[int]], centre, seed: int = 0, paths: 
     D = torch.stack([filter_normalize(r, origin, shapes, bias=bias) for r in raw])
     if not float(D.norm(dim=1).min()) > 0:
         raise OptvizError("the filter-normalised directions are zero (are the centre's weights all zero?)")
-    explained = explained_shares(checked, origin, D, weights) if checked else np.full(2, np.nan)
+    explained = _explained(checked, origin, D, ws) if checked else np.full(2, np.nan)
     return Plane(origin=origin, directions=D, kind="random",
                  axis_names=("random direction 1", "random direction 2"), explained=explained,
                  description=f"filter-normalised random directions (seed {seed}, biases {bias}), centred at {what}",
@@ -457,10 +465,8 @@ def points_plane(a, b, c, names: Sequence[str] = ("A", "B", "C"), paths: Optiona
         U = _orthonormal(torch.stack([B - A, C - A]))
     except OptvizError:
         raise OptvizError(f"points {', '.join(names)} lie on one line: they span no plane") from None
-    if paths is not None and weights is not None:
-        weights = _aligned_weights(paths, weights)
-    checked = _check_paths(paths) if paths is not None else None
-    explained = explained_shares(checked, A, U, weights) if checked else np.full(2, np.nan)
+    checked, ws = _checked(paths, weights) if paths is not None else (None, None)
+    explained = _explained(checked, A, U, ws) if checked else np.full(2, np.nan)
     return Plane(origin=A, directions=U.float(), kind="points",
                  axis_names=(f"{names[0]} → {names[1]}", f"⊥ towards {names[2]}"), explained=explained,
                  description=f"the plane through {names[0]}, {names[1]} and {names[2]} (Gram-Schmidt)",

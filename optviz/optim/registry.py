@@ -7,8 +7,9 @@ figures (one fixed colour per name) and the tests.
 """
 from __future__ import annotations
 
+import math
 import re
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Tuple
 
 from ..errors import InvalidValue, OptvizError, UnknownName
 from . import optimizers  # noqa: F401  (fills the table: each optimizer registers where it is defined)
@@ -17,8 +18,8 @@ from .table import TABLE as _REGISTRY
 from .table import OptimizerInfo, register
 from .transforms import clip_by_global_norm, clip_by_value
 
-__all__ = ["OptimizerInfo", "register", "get", "names", "create", "parse_spec", "format_spec",
-           "LECTURE_FIVE"]
+__all__ = ["OptimizerInfo", "register", "get", "names", "create", "parse_spec", "split_options",
+           "split_outside_brackets", "format_spec", "LECTURE_FIVE"]
 
 #: The five optimizers the lecture compares, in its order.
 LECTURE_FIVE = ("sgd", "momentum", "nesterov", "adagrad", "adam")
@@ -64,6 +65,44 @@ def create(name: str, batch_dims: int = 0, **hyperparams) -> GradientTransformat
     return chain(*clips, opt) if clips else opt
 
 
+def split_outside_brackets(text: str, sep: str = ",") -> List[str]:
+    """Split ``text`` at ``sep`` outside parentheses: ``"a=1,b=(2,3)"`` -> ``["a=1", "b=(2,3)"]``."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def split_options(text: str, spec: str) -> List[Tuple[str, str]]:
+    """``"lr=0.1,betas=(0.9,0.99)"`` -> ``[("lr", "0.1"), ("betas", "(0.9,0.99)")]``; a key
+    given twice, an item without ``=`` or unbalanced parentheses are refused (``spec``, the
+    whole spec, names it in the message). Every parser of optimizer specs splits with it."""
+    if text.count("(") != text.count(")") or text.count("[") != text.count("]"):
+        raise OptvizError(f"unbalanced parentheses in {spec!r}")
+    out: List[Tuple[str, str]] = []
+    seen = set()
+    for item in filter(None, (s.strip() for s in split_outside_brackets(text))):
+        key, eq, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not key or not value:
+            raise OptvizError(f"malformed optimizer option {item!r} in {spec!r}; "
+                              f"write NAME:KEY=VALUE,KEY=VALUE, e.g. adam:lr=0.05,beta1=0.8")
+        if key in seen:
+            raise InvalidValue(f"option {key!r} is given twice in {spec!r}; give each option once")
+        seen.add(key)
+        out.append((key, value))
+    return out
+
+
 def _parse_value(text: str) -> Any:
     low = text.strip().lower()
     if low in ("true", "yes", "on"):
@@ -87,21 +126,16 @@ def parse_spec(spec: str) -> Tuple[str, Dict[str, Any]]:
                           f"NAME:KEY=VALUE,KEY=VALUE, e.g. {example}:lr=0.05")
     info = get(name.strip())
     hyper: Dict[str, Any] = {}
-    for item in filter(None, (s.strip() for s in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip() or not value.strip():
-            raise OptvizError(f"malformed optimizer option {item!r} in {spec!r}; "
-                              f"write NAME:KEY=VALUE,KEY=VALUE, e.g. adam:lr=0.05,beta1=0.8")
-        key = key.strip()
+    for key, value in split_options(rest, spec):
         if key not in info.defaults and key not in CLIP_OPTIONS:
             raise InvalidValue(f"{info.name} has no hyperparameter {key!r}; "
                                f"valid: {', '.join(tuple(info.defaults) + CLIP_OPTIONS)}")
-        if key in hyper:
-            raise OptvizError(f"{key!r} is given twice in {spec!r}; give each option once")
         try:
             hyper[key] = _parse_value(value)
         except OptvizError as exc:
             raise OptvizError(f"{exc} (option {key!r} of {spec!r})") from None
+        if not math.isfinite(hyper[key]):
+            raise InvalidValue(f"invalid {key}={value} in {spec!r}: {value!r} is not a finite number")
     create(info.name, **hyper)  # validates the values now, not at the first step
     return info.name, hyper
 

@@ -172,8 +172,7 @@ def heatmap_data(spec, runs: List[dict], verdicts: Optional[List[Verdict]] = Non
     if not out["names"]:
         return None
     greek = registry._greek
-    return Heatmap(**out, xlabel=f"{greek(kx)}", ylabel=f"{greek(ky)}", zlabel="validation accuracy (%)",
-                   xlog=True, ylog=False)
+    return Heatmap(**out, xlabel=f"{greek(kx)}", ylabel=f"{greek(ky)}", zlabel="validation accuracy (%)")
 
 
 def write_study_report(study_dir, style: str = "paper", figures: bool = True) -> Dict[str, Path]:

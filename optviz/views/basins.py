@@ -15,7 +15,7 @@ import numpy as np
 from ..analysis.basins import DIVERGED, MAXIMUM, NOT_CONVERGED, OTHER_MINIMUM, SADDLE
 from ..errors import OptvizError
 from .field import contour_data, decorations
-from .stability import grid_shape, grid_size, panel_title
+from .stability import grid_shape, grid_size, panel_grid, panel_title
 from .stills import figure_legend, figure_title, finish_figure, new_figure, field_title
 from .style import colour_for, is_dark, style_context
 
@@ -66,9 +66,7 @@ def basins_figure(maps: Sequence, field, style: str = "slides", title: Optional[
         deco = decorations(style)
         rows, cols = grid_shape(len(maps))
         fig = new_figure(style, grid_size(style, rows, cols, legend_right=len(maps) > 3))
-        axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-        for ax in axes[len(maps):]:
-            ax.set_visible(False)
+        axes = panel_grid(fig, rows, cols, len(maps))
         codes = sorted({int(c) for m in maps for c in np.unique(m.outcome)})
         lut = {c: i for i, c in enumerate(codes)}
         cmap = ListedColormap([_colour_of(c, style) for c in codes])

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import OptvizError
 from .field import decorations, default_markevery, draw_field, draw_path, path_styles
-from .stability import grid_shape, grid_size, math_rule, number_text, panel_title
+from .stability import grid_shape, grid_size, math_rule, number_text, panel_grid, panel_title
 from .stills import figure_legend, figure_title, finish_figure, new_figure, field_title
 from .style import STYLES, colour_for, is_dark, style_context
 
@@ -144,9 +144,7 @@ def sharpness_figure(result, style: str = "slides", title: Optional[str] = None,
         deco = decorations(style)
         rows, cols = grid_shape(len(curves))
         fig = new_figure(style, grid_size(style, rows, cols))
-        axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-        for ax in axes[len(curves):]:
-            ax.set_visible(False)
+        axes = panel_grid(fig, rows, cols, len(curves))
         grey = "#9a9a9a" if not is_dark(style) else "#8a8d92"
         any_pre = False
         for ax, c in zip(axes, curves):

@@ -19,16 +19,21 @@ from .field import decorations, default_markevery, marker_for
 from .stills import figure_title, finish_figure, new_figure
 from .style import STYLES, colour_for, is_dark, style_context
 
-__all__ = ["second_order_figure", "format_bytes"]
+__all__ = ["second_order_figure", "short_bytes"]
 
 
-def format_bytes(n: float) -> str:
-    """``41.4 GB``, ``1.2 MB``, ``812 kB``."""
+def short_bytes(n: float) -> str:
+    """``41.4 GB``, ``1.2 MB``, ``812 kB``: three significant digits, for labels in a figure
+    (:func:`optviz.memory.format_bytes` writes messages: ``41.4 GB``, ``812.0 KB``)."""
     for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size:
             v = n / size
             return f"{v:.3g} {unit}"
     return f"{n:.0f} B"
+
+
+#: The old name, which optviz.cli.analysis still imports; not memory.format_bytes.
+format_bytes = short_bytes
 
 
 def _acc_panel(ax, result, xs_of, style, xlabel):
@@ -99,7 +104,7 @@ def second_order_figure(result, style: str = "slides", title: Optional[str] = No
         ax_m.set_xticks([v for v, _ in ticks], [u for _, u in ticks])
         ax_m.xaxis.set_minor_locator(NullLocator())
         for yi, s in zip(y, sizes):
-            ax_m.annotate(format_bytes(s), xy=(s, yi), xytext=(4, 0), textcoords="offset points", va="center",
+            ax_m.annotate(short_bytes(s), xy=(s, yi), xytext=(4, 0), textcoords="offset points", va="center",
                           fontsize=rc["font.size"] * 0.75, color=deco["ink"])
         ax_m.set_xlabel("float32 bytes")
         ax_m.set_title("weights + state", pad=pad)

@@ -10,7 +10,8 @@ in a cliff of divergence, means tuning matters.
 
 * :func:`sensitivity_figure`: a 2-D learning-rate sweep (:class:`~optviz.engine.sweep.SweepResult`):
   median final ``f - f*`` and its quartiles over the starts;
-* :func:`study_sensitivity`: an MNIST study: mean validation accuracy +- std over the seeds;
+* an MNIST study (:func:`optviz.study.report.sensitivity_data`, drawn by :func:`draw_sensitivity`):
+  mean validation error +- std over the seeds;
 * :func:`heatmap_figure`: two grids at once (learning rate x momentum, ...), one map per optimizer.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import List, Optional
 import numpy as np
 
 from .field import decorations, marker_for
+from .stability import panel_grid
 from .stills import field_title, figure_legend, figure_title, finish_figure, new_figure
 from .style import colour_for, style_context
 
@@ -152,8 +154,6 @@ class Heatmap:
     zlabel: str
     best: List[Optional[tuple]]        # (row, col) of the best cell
     defaults: List[Optional[tuple]]    # (row, col) of the default setting
-    xlog: bool = True
-    ylog: bool = False
     percent: bool = True
 
 
@@ -177,12 +177,9 @@ def heatmap_figure(data: Heatmap, style: str = "paper", title: Optional[str] = N
         cols = min(n, 3)
         rows = -(-n // cols)
         fig = new_figure(style)
-        axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+        axes = panel_grid(fig, rows, cols, n)
         image = None
-        for i, ax in enumerate(axes):
-            if i >= n:
-                ax.set_visible(False)
-                continue
+        for i, ax in enumerate(axes[:n]):
             x, y, v = np.asarray(data.x[i], float), np.asarray(data.y[i], float), np.asarray(data.values[i], float)
             gone = np.asarray(data.diverged[i])
             ax.add_patch(Rectangle((-0.5, -0.5), len(x), len(y), facecolor="none", edgecolor=deco["ink"],

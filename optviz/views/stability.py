@@ -18,7 +18,8 @@ from .field import _compact, decorations
 from .stills import figure_legend, figure_title, finish_figure, new_figure, field_title
 from .style import STYLES, colour_for, is_dark, style_context
 
-__all__ = ["stability_figure", "AXIS_LABELS", "grid_shape", "grid_size", "panel_title", "math_rule", "number_text"]
+__all__ = ["stability_figure", "AXIS_LABELS", "grid_shape", "grid_size", "panel_grid", "panel_title", "math_rule",
+           "number_text"]
 
 AXIS_LABELS = {"lr": "learning rate η", "momentum": "momentum γ", "beta1": "β₁", "beta2": "β₂", "alpha": "α",
                "rho": "ρ", "eps": "ε", "dampening": "dampening"}
@@ -29,6 +30,15 @@ def grid_shape(n: int):
     if n <= 3:
         return 1, n
     return math.ceil(n / 3), 3 if n > 4 else 2
+
+
+def panel_grid(fig, rows: int, cols: int, n: int) -> np.ndarray:
+    """The ``rows`` x ``cols`` axes of ``fig`` in reading order, those after the first ``n``
+    (the cells a grid has beyond its panels) hidden."""
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return axes
 
 
 def number_text(v: float) -> str:
@@ -112,9 +122,7 @@ def stability_figure(maps: Sequence, style: str = "paper", title: Optional[str] 
         rc = STYLES[style]
         rows, cols = grid_shape(len(maps))
         fig = new_figure(style, grid_size(style, rows, cols))
-        axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
-        for ax in axes[len(maps):]:
-            ax.set_visible(False)
+        axes = panel_grid(fig, rows, cols, len(maps))
         base = ListedColormap(colormaps[rc.get("image.cmap", "viridis")](np.linspace(0, 1, 256)))
         if metric == "gap":
             top = max(m.initial_gap for m in maps)

@@ -365,12 +365,6 @@ function exitPoint(xs, ys, n, v) {
   return null;
 }
 
-function finiteCount(p) {
-  let n = 0;
-  while (n < p.n && isFinite(p.xy[2 * n]) && isFinite(p.xy[2 * n + 1])) n++;
-  return Math.max(n, 1);
-}
-
 // ---------------------------------------------------------------------------- drawing: the map
 
 function currentStep() {
@@ -411,7 +405,7 @@ function drawMap() {
   const k = currentStep();
   const lw = deco.linewidth;
   scene.paths.forEach((p) => {
-    const n = finiteCount(p), i = Math.min(k, n - 1);
+    const n = p.n, i = Math.min(k, n - 1);
     const gone = p.diverged_at !== null && k >= p.diverged_at;
     const xs = [], ys = [];
     for (let j = 0; j <= i; j++) { xs.push(p.xy[2 * j]); ys.push(p.xy[2 * j + 1]); }
@@ -433,7 +427,7 @@ function drawMap() {
   });
   // heads, crosses and arrows above every line (as the animation's z-order)
   scene.paths.forEach((p) => {
-    const n = finiteCount(p), i = Math.min(k, n - 1);
+    const n = p.n, i = Math.min(k, n - 1);
     const gone = p.diverged_at !== null && k >= p.diverged_at;
     if (gone) {
       ctx.restore(); ctx.save();          // the cross may sit on the edge: unclipped, as in the figures
@@ -554,7 +548,7 @@ function drawLoss() {
   ctx.globalAlpha = 0.35; ctx.lineWidth = 1.2 * PT; ctx.beginPath(); ctx.moveTo(xk, box.y); ctx.lineTo(xk, box.y + box.h); ctx.stroke(); ctx.globalAlpha = 1;
   const lw = deco.linewidth * 0.75;
   scene.paths.forEach((p) => {
-    const n = finiteCount(p), i = Math.min(k, n - 1);
+    const n = p.n, i = Math.min(k, n - 1);
     ctx.beginPath(); let started = false;
     for (let j = 0; j <= i; j++) {
       const v = p.y[j]; if (!isFinite(v)) break;
@@ -566,7 +560,7 @@ function drawLoss() {
   });
   ctx.restore();
   scene.paths.forEach((p) => {
-    const n = finiteCount(p), i = Math.min(k, n - 1), v = p.y[i];
+    const n = p.n, i = Math.min(k, n - 1), v = p.y[i];
     if (!isFinite(v)) return;
     const gone = p.diverged_at !== null && k >= p.diverged_at;
     const x = X(sv[i]), y = Math.max(box.y, Math.min(box.y + box.h, Y(v)));
