@@ -153,6 +153,13 @@ def test_second_order_specs():
         compare_second_order(["sgd"], budget=0)
 
 
+@pytest.mark.parametrize("spec", ["adam:lr=0.1,lr=0.2", "lbfgs:history=10,history=20",
+                                  "newton_cg:batch=100,batch=200"])
+def test_second_order_specs_refuse_a_key_given_twice(spec):
+    with pytest.raises(InvalidValue, match="given twice"):
+        parse_method(spec)
+
+
 # ---------------------------------------------------------------------- the CLI
 
 

@@ -56,17 +56,12 @@ _DISPLAY = {"lbfgs": "L-BFGS", "newton_cg": "Newton-CG"}
 def parse_method(spec: str) -> Tuple[str, Dict[str, object], str]:
     """``"lbfgs:history=10"`` -> ``("lbfgs", {...all options...}, "L-BFGS (m=10, full batch)")``;
     first-order specs go to the registry, with ``batch`` (default 32) taken out."""
+    from ..engine.specs import split_options
     from ..optim import registry
 
     name, _, rest = spec.strip().partition(":")
     name = name.strip()
-    items = [s.strip() for s in rest.split(",") if s.strip()]
-    opts: Dict[str, object] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip() or not value.strip():
-            raise OptvizError(f"malformed option {item!r} in {spec!r}; write NAME:KEY=VALUE,...")
-        opts[key.strip()] = value.strip()
+    opts: Dict[str, object] = dict(split_options(rest, spec))  # a key given twice is refused
     batch = opts.pop("batch", None)
     if name in _SECOND:
         out = dict(_SECOND[name])
