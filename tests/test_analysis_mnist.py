@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from optviz.analysis.hessian import LossCurvature, power_iteration
 from optviz.analysis.replay import ReplayMismatch, replay_preconditioners
-from optviz.analysis.second_order import ComparisonResult, compare_second_order, parse_method
+from optviz.analysis.second_order import ComparisonResult, compare_second_order, parse_method, state_floats
 from optviz.analysis.sharpness import SharpnessResult, run_sharpness
 from optviz.cli import main
 from optviz.errors import InvalidValue, OptvizError, UnknownName
@@ -153,6 +153,12 @@ def test_second_order_specs():
         compare_second_order(["sgd"], budget=0)
 
 
+@pytest.mark.parametrize("spec, buffers", [("nesterov_lookahead", 1), ("rmsprop:centered=true", 2),
+                                           ("rmsprop:momentum=0.9", 2), ("rmsprop", 1), ("sgd", 0),
+                                           ("sgd:momentum=0.9", 1), ("adam:amsgrad=true", 3)])
+def test_second_order_memory_counts_the_buffers_the_optimizer_keeps(spec, buffers):
+    name, options, _ = parse_method(spec)
+    assert state_floats(name, options, 10) == 10 * buffers
 @pytest.mark.parametrize("spec", ["adam:lr=0.1,lr=0.2", "lbfgs:history=10,history=20",
                                   "newton_cg:batch=100,batch=200"])
 def test_second_order_specs_refuse_a_key_given_twice(spec):
