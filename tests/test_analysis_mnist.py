@@ -108,6 +108,16 @@ def test_sharpness_figure(result):
     assert "s and" in fig.texts[0].get_text() or fig._suptitle.get_text().startswith("Sharpness")
 
 
+def test_torch_threads_sets_and_restores_the_count():
+    from optviz.analysis._threads import torch_threads
+
+    with torch_threads(2):
+        assert torch.get_num_threads() == 2
+        with torch_threads(None):
+            assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 1        # the one_thread fixture's
+
+
 def test_sharpness_bad_input(run_dir, tmp_path):
     with pytest.raises(InvalidValue):
         run_sharpness(run_dir, images=0)

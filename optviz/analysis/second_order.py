@@ -39,6 +39,7 @@ import numpy as np
 
 from ..errors import InvalidValue, OptvizError
 from ..io import write_json
+from ._threads import torch_threads
 from .hessian import hessian_memory
 
 __all__ = ["MethodTrace", "ComparisonResult", "compare_second_order", "parse_method", "DEFAULT_METHODS",
@@ -247,8 +248,6 @@ def compare_second_order(methods: Sequence[str] = DEFAULT_METHODS, *, budget: fl
     evaluate on the first N validation images; ``evals``: evaluation points per method
     (evenly spaced in time, plus the start).
     """
-    import torch
-
     from ..mnist.dataset import MNISTData
     from ..mnist.models import MODELS, build_model
 
@@ -275,9 +274,7 @@ def compare_second_order(methods: Sequence[str] = DEFAULT_METHODS, *, budget: fl
     xv, yv = data.val[0][:val_images], data.val[1][:val_images]
     num_params = sum(p.numel() for p in build_model(model).parameters())
     result = ComparisonResult([], float(budget), int(threads), len(x), len(xv), model, num_params, int(seed))
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
+    with torch_threads(threads):
         for spec, name, options, label in parsed:
             trace = MethodTrace(name=name, spec=spec, label=label, options=options,
                                 state_floats=state_floats(name, options, num_params))
@@ -287,8 +284,6 @@ def compare_second_order(methods: Sequence[str] = DEFAULT_METHODS, *, budget: fl
             result.traces.append(trace)
             say(f"{label:<44} {trace.steps[-1]:>7,} steps  {trace.seconds[-1]:6.1f} s  "
                 f"{trace.passes[-1]:7.1f} data passes  val acc {100 * trace.val_acc[-1]:6.2f}%  ({trace.status})")
-    finally:
-        torch.set_num_threads(old_threads)
     return result
 
 
