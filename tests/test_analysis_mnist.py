@@ -100,6 +100,15 @@ def test_replay_reproduces_the_run_and_refuses_when_it_does_not(run_dir, data):
         replay_preconditioners(run_dir, load_snapshots(run_dir)["sgd-s0"], steps, data=data)
 
 
+def test_replay_trains_on_the_threads_of_its_run(run_dir, data):
+    """The sequential trainer trained on one thread (num_threads unset); another thread count
+    sums the GEMMs in another order, so the replay must not take the caller's."""
+    snaps = load_snapshots(run_dir)["adam-s0"]
+    torch.set_num_threads(2)   # the one_thread fixture restores it
+    rep = replay_preconditioners(run_dir, snaps, snaps.steps.tolist(), data=data)
+    assert rep.max_drift == 0.0 and torch.get_num_threads() == 2
+
+
 def test_sharpness_figure(result):
     res = result
     for style in ("paper", "slides"):

@@ -136,7 +136,9 @@ def replay_preconditioners(run_dir, snapshots, steps: Sequence[int], data=None, 
     clip_norm, clip_value = entry.get("clip_norm"), entry.get("clip_value")
     out = Replay(snapshots.run)
     last = max(wanted, default=0)
-    threads = config.get("num_threads")
+    # the sequential trainer's thread count (one unless the run named one): another count sums
+    # the GEMMs in another order, and the replayed weights would drift from the snapshots
+    threads = config.get("num_threads") or 1
     t0 = time.perf_counter()
 
     def take(step: int) -> None:
@@ -151,7 +153,7 @@ def replay_preconditioners(run_dir, snapshots, steps: Sequence[int], data=None, 
                 f"sharpness needs the optimizer state, which the run folder keeps only at epoch ends")
         out.preconditioners[step] = _state_vector(opt, params, name, hyper, step)
 
-    with torch_threads(threads or None):
+    with torch_threads(threads):
         step = 0
         for epoch in range(epochs):
             for xb, yb in epoch_batches(x, y, batch_size, seed=snapshots.seed, epoch=epoch):
