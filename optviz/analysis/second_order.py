@@ -28,6 +28,7 @@ full training set); ``lbfgs`` takes ``history``, ``iters``, ``lr``; ``newton_cg`
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -329,23 +330,16 @@ class _Recorder:
         return going
 
 
-def _batches(n: int, batch: int, seed: int):
-    """Endless minibatch indices: the lecture's seeded order, epoch after epoch (batch 0: everything)."""
-    from ..mnist.dataset import batch_order
+def _batches(x, y, batch: int, seed: int):
+    """Endless minibatches: the trainer's (``epoch_batches``: the lecture's seeded order),
+    epoch after epoch; batch 0 (or one as large as the set): the whole set, as it is."""
+    from ..mnist.train import epoch_batches
 
-    epoch = 0
-    while True:
-        if batch == 0 or batch >= n:
-            yield None
-        else:
-            order = batch_order(n, seed, epoch)
-            for start in range(0, n, batch):
-                yield order[start:start + batch]
-        epoch += 1
-
-
-def _take(x, y, idx):
-    return (x, y) if idx is None else (x.index_select(0, idx), y.index_select(0, idx))
+    if batch == 0 or batch >= len(x):
+        while True:
+            yield x, y
+    for epoch in itertools.count():
+        yield from epoch_batches(x, y, batch, seed, epoch)
 
 
 def _run_first_order(net, name, options, x, y, xv, yv, trace, budget, evals, seed):
@@ -356,8 +350,7 @@ def _run_first_order(net, name, options, x, y, xv, yv, trace, budget, evals, see
     opt = TorchOptimizer(net.parameters(), name, **options["hyper"])
     rec = _Recorder(net, xv, yv, trace, len(x), budget, evals)
     rec.record()
-    for idx in _batches(len(x), options["batch"], seed):
-        xb, yb = _take(x, y, idx)
+    for xb, yb in _batches(x, y, options["batch"], seed):
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(net(xb), yb)
         loss.backward()
@@ -378,8 +371,7 @@ def _run_lbfgs(net, name, options, x, y, xv, yv, trace, budget, evals, seed):
                             history_size=options["history"], line_search_fn="strong_wolfe")
     rec = _Recorder(net, xv, yv, trace, len(x), budget, evals)
     rec.record()
-    for idx in _batches(len(x), options["batch"], seed):
-        xb, yb = _take(x, y, idx)
+    for xb, yb in _batches(x, y, options["batch"], seed):
 
         def closure():
             opt.zero_grad(set_to_none=True)
@@ -406,8 +398,7 @@ def _run_newton_cg(net, name, options, x, y, xv, yv, trace, budget, evals, seed)
     state = hf.init(w)
     rec = _Recorder(net, xv, yv, trace, len(x), budget, evals)
     rec.record()
-    for idx in _batches(len(x), options["batch"], seed):
-        xb, yb = _take(x, y, idx)
+    for xb, yb in _batches(x, y, options["batch"], seed):
         problem = LossCurvature(net, xb, yb, w)
         m = min(options["curvature_batch"], len(xb))
         curv = problem if m >= len(xb) else LossCurvature(net, xb[:m], yb[:m], w)
