@@ -134,6 +134,9 @@ class TorchOptimizer(torch.optim.Optimizer):
         self._core_names = self._factory_names + registry.CLIP_OPTIONS
         self._has_betas = "beta1" in info.defaults and "beta2" in info.defaults
         self._torch_cls, self._fixed = COUNTERPARTS.get(self.optimizer_name, (None, {}))
+        # whether it wants its gradient at a look-ahead point is the algorithm's (nesterov_lookahead)
+        # whatever its settings; that point needs step(closure), and the rate applied inside its chain
+        self._looks_ahead = registry.create(self.optimizer_name).eval_point is not None
 
     # -- names: the registry's <-> torch's -------------------------------------------------
     def _apply(self, base: dict, given: dict, strict: bool) -> dict:
@@ -196,31 +199,21 @@ class TorchOptimizer(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Optional[Callable[[], Any]] = None):
         """One update of every parameter that has a gradient; returns the closure's loss."""
-        active = []
-        looks_ahead = False
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None or closure is not None]
-            if params:
-                plan = self._plan_for(group, params)
-                looks_ahead |= plan.tx.eval_point is not None
-                active.append((group, params, plan))
-
         loss = None
-        if looks_ahead:
-            if closure is None:
-                raise OptvizError(f"{self.optimizer_name} evaluates the gradient at a look-ahead point: "
-                                  "call step(closure) with a closure that recomputes the loss and gradients")
-            loss = self._closure_at_eval_points(closure, active)
+        if closure is not None and self._looks_ahead:
+            loss = self._closure_at_eval_points(closure)
         elif closure is not None:
             with torch.enable_grad():
                 loss = closure()
 
-        for group, params, plan in active:
-            if closure is not None:  # the closure may have left some gradients unset
-                params = [p for p in params if p.grad is not None]
-                if not params:
-                    continue
-                plan = self._plan_for(group, params)
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            if self._looks_ahead and closure is None:
+                raise OptvizError(f"{self.optimizer_name} evaluates the gradient at a look-ahead point: "
+                                  "call step(closure) with a closure that recomputes the loss and gradients")
+            plan = self._plan_for(group, params)
             grads = [p.grad for p in params]
             if plan.any_complex:
                 grads = [torch.view_as_real(g) if c else g for g, c in zip(grads, plan.complex_)]
@@ -279,10 +272,15 @@ class TorchOptimizer(torch.optim.Optimizer):
             self._compile = False
             self._plans.clear()
 
-    def _closure_at_eval_points(self, closure, active):
+    def _closure_at_eval_points(self, closure):
+        """The closure's loss, run with the parameters where the look-ahead wants its
+        gradient; the parameters are moved back afterwards."""
         saved = []
-        for _, params, plan in active:
-            if plan.tx.eval_point is None or len(plan.cohorts) != 1:
+        for group in self.param_groups:
+            if not group["params"]:
+                continue
+            plan = self._plan_for(group, list(group["params"]))  # all: the closure sets their gradients
+            if len(plan.cohorts) != 1:
                 continue
             for v, e in zip(plan.views, plan.tx.eval_point(plan.views, plan.cohorts[0][1])):
                 if e is not v:
@@ -326,7 +324,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         hyper.pop("lr", None)
         complex_ = tuple(p.is_complex() for p in params)
         views = [torch.view_as_real(p) if c else p for p, c in zip(params, complex_)]
-        lr_inside = registry.create(self.optimizer_name, **hyper).eval_point is not None
+        lr_inside = self._looks_ahead
         # compiled where asked for and possible; a look-ahead needs its closure between steps: eager
         compiled = self._compile is not False and not lr_inside and self._can_compile(params)
         cells: Dict[str, torch.Tensor] = {}
