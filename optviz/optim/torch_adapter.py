@@ -123,10 +123,8 @@ class TorchOptimizer(torch.optim.Optimizer):
         for flag, (default, _, _) in _FLAGS.items():
             base[flag] = default
         base.update(self._fixed)
-        defaults = self._apply(base, hyperparams, strict=True)
-        self._key_names = tuple(k for k in defaults if k != "lr") + \
-            tuple(c for c in registry.CLIP_OPTIONS if c not in defaults)   # read at each step (but lr)
-        super().__init__(params, defaults)
+        super().__init__(params, self._apply(base, hyperparams, strict=True))
+        self._set_key_names()
 
     def _setup_names(self) -> None:
         info = registry.get(self.optimizer_name)
@@ -137,6 +135,11 @@ class TorchOptimizer(torch.optim.Optimizer):
         # whether it wants its gradient at a look-ahead point is the algorithm's (nesterov_lookahead)
         # whatever its settings; that point needs step(closure), and the rate applied inside its chain
         self._looks_ahead = registry.create(self.optimizer_name).eval_point is not None
+
+    def _set_key_names(self) -> None:
+        # the group's values that a plan is checked against at each step (lr is read anyway)
+        self._key_names = tuple(k for k in self.defaults if k != "lr") + \
+            tuple(c for c in registry.CLIP_OPTIONS if c not in self.defaults)
 
     # -- names: the registry's <-> torch's -------------------------------------------------
     def _apply(self, base: dict, given: dict, strict: bool) -> dict:
@@ -485,16 +488,15 @@ class TorchOptimizer(torch.optim.Optimizer):
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.update(optimizer_name=self.optimizer_name, _compile=self._compile, _key_names=self._key_names)
+        state.update(optimizer_name=self.optimizer_name, _compile=self._compile)
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
         if "optimizer_name" in self.__dict__:  # unpickling (load_state_dict passes state and groups only)
             self._setup_names()
+            self._set_key_names()
             self.__dict__.setdefault("_compile", False)
-            self.__dict__.setdefault("_key_names", tuple(k for k in self.defaults if k != "lr")
-                                     + tuple(c for c in registry.CLIP_OPTIONS if c not in self.defaults))
         self._plans = {}
 
     def __repr__(self):
