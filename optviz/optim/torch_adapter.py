@@ -50,7 +50,7 @@ from ..errors import InvalidValue, OptvizError
 from . import registry
 from .base import EmptyState, GradientTransformation, chain, split_learning_rate
 from .ops import donate_state, end_donation
-from .state import leaf_paths, short_names
+from .state import leaf_paths, map_leaves, short_names
 from .torch_reference import COUNTERPARTS, EAGER_STATE
 from .transforms import TraceState, scale
 
@@ -79,7 +79,8 @@ def _compile_setting(value) -> Any:
 
 @dataclass
 class _Leaf:
-    index: Tuple[int, ...]   # position in the core state
+    index: Tuple[int, ...]   # position in the core state (walked at every step)
+    path: tuple              # the same as state.map_leaves names it: ("1", "mu")
     name: str                # key in state[p]
     kind: str                # "buffer" (one per parameter), "step", "step_read", "hidden", "scalar"
     node: int                # which transform's state it belongs to
@@ -349,8 +350,9 @@ class TorchOptimizer(torch.optim.Optimizer):
         prefix = chain(*parts[:n_free]) if n_free else None
         rest = chain(*parts[n_free:])
         whole = _then(prefix, rest) if prefix is not None else rest
-        leaves = _leaves(rest.init([]))
-        cohorts = self._gather(rest, leaves, params, views, complex_)
+        template = rest.init([])
+        leaves = _leaves(template)
+        cohorts = self._gather(rest, template, leaves, params, views, complex_)
         key = self._structure_key(group) if compiled else None
         plan = _Plan(key, tuple(params), views, complex_, any(complex_), lr_inside, whole, prefix, rest,
                      leaves, cohorts)
@@ -374,10 +376,10 @@ class TorchOptimizer(torch.optim.Optimizer):
             self._compile = False
         return ok
 
-    def _gather(self, rest, leaves: List[_Leaf], params, views, complex_) -> List[Tuple[List[int], Any]]:
+    def _gather(self, rest, template, leaves: List[_Leaf], params, views, complex_) -> List[Tuple[List[int], Any]]:
         """The core state for ``params`` from ``self.state`` (fresh where nothing is
-        saved), split into cohorts of parameters whose counts agree."""
-        template = rest.init([])
+        saved), split into cohorts of parameters whose counts agree. ``template``: ``rest``'s
+        state for no parameters."""
         nodes = sorted({leaf.node for leaf in leaves})
         buffers = {n: [l.name for l in leaves if l.node == n and l.kind == "buffer"] for n in nodes}
         signatures, values = [], []
@@ -394,7 +396,7 @@ class TorchOptimizer(torch.optim.Optimizer):
                         value = _at(fresh, leaf.index)[0]
                     elif complex_[i]:
                         value = torch.view_as_real(value)
-                    vals[leaf.index] = value
+                    vals[leaf.path] = value
                     continue
                 default = _at(template, leaf.index)
                 if leaf.kind == "hidden":   # SGD's count: torch keeps none; only "has a buffer" matters
@@ -410,14 +412,14 @@ class TorchOptimizer(torch.optim.Optimizer):
                 else:
                     value = _number(saved[leaf.name]) if leaf.name in saved else default
                 sig.append(value)
-                vals[leaf.index] = value
+                vals[leaf.path] = value
             signatures.append(tuple(sig))
             values.append(vals)
         cohorts: Dict[tuple, List[int]] = {}
         for i, sig in enumerate(signatures):
             cohorts.setdefault(sig, []).append(i)
-        return [(idx, _build(template, lambda index, per_param, idx=idx:
-                             [values[i][index] for i in idx] if per_param else values[idx[0]][index]))
+        return [(idx, map_leaves(template, lambda path, _, per_param, idx=idx:
+                                 [values[i][path] for i in idx] if per_param else values[idx[0]][path]))
                 for idx in cohorts.values()]
 
     def _scatter(self, plan: _Plan, idx, state) -> None:
@@ -430,9 +432,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         for leaf in plan.leaves:
             if leaf.kind in ("hidden", "step_read"):
                 continue
-            value = state
-            for i in leaf.index:
-                value = value[i]
+            value = _at(state, leaf.index)
             if leaf.kind == "buffer":
                 if plan.any_complex:
                     value = [torch.view_as_complex(v) if c else v for v, c in zip(value, complex_)]
@@ -578,27 +578,18 @@ def _leaves(template) -> List[_Leaf]:
                 if isinstance(v, tuple):
                     walk(v, sub, path + (f,))  # () of a switched-off buffer: nothing
                 elif isinstance(v, list):
-                    out.append(_Leaf(sub, names[path + (f,)], "buffer", node))
+                    out.append(_Leaf(sub, path + (f,), names[path + (f,)], "buffer", node))
                 elif f == "step":
                     if isinstance(state, TraceState):
-                        out.append(_Leaf(sub, "step", "hidden", node))
+                        out.append(_Leaf(sub, path + (f,), "step", "hidden", node))
                     else:  # a second counter equals the first once both have started: read only
-                        out.append(_Leaf(sub, "step", "step_read" if step_named else "step", node))
+                        out.append(_Leaf(sub, path + (f,), "step", "step_read" if step_named else "step", node))
                         step_named = True
                 else:
-                    out.append(_Leaf(sub, names[path + (f,)], "scalar", node))
+                    out.append(_Leaf(sub, path + (f,), names[path + (f,)], "scalar", node))
         elif isinstance(state, tuple):
             for i, v in enumerate(state):
                 walk(v, (*index, i), path + (str(i),))
 
     walk(template, (), ())
     return out
-
-
-def _build(template, value_at: Callable[[tuple, bool], Any], index: tuple = ()):
-    """Rebuild ``template`` with ``value_at(index, per_param)`` at each leaf."""
-    if isinstance(template, tuple) and hasattr(template, "_fields"):
-        return type(template)(*(_build(v, value_at, (*index, i)) for i, v in enumerate(template)))
-    if isinstance(template, tuple):
-        return tuple(_build(v, value_at, (*index, i)) for i, v in enumerate(template))
-    return value_at(index, isinstance(template, list))
