@@ -282,17 +282,12 @@ def _eager_update(tx, grads, state, params, donate):
 
 
 def _eager_step(tx, params, grads, state, scale):
-    numbers = scalars_to_numbers(state)
-    token = donate_state()
-    try:
-        updates, new_state = tx.update(grads, numbers, params)
-    finally:
-        end_donation(token)
+    updates, new_state = _eager_update(tx, grads, state, params, donate=True)
     s = None if scale is None else float(scale)
     with torch.no_grad():
         for p, u in zip(tree_leaves(params), tree_leaves(updates)):
             p.add_(u) if s is None else p.add_(u, alpha=s)
-    return scalars_to_tensors(new_state)
+    return new_state
 
 
 def compile_transform(tx: GradientTransformation, *, donate: bool = False, share: Optional[Hashable] = None,

@@ -47,7 +47,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 
 from ..errors import InvalidValue, OptvizError
-from . import registry
+from . import compiled, registry
 from .base import EmptyState, GradientTransformation, chain, split_learning_rate
 from .ops import donate_state, end_donation
 from .state import leaf_paths, map_leaves, short_names
@@ -67,12 +67,6 @@ _FLAGS = {
     "differentiable": (False, (False,), "the adapter updates parameters and buffers in place under no_grad, "
                                         "so no graph runs through a step"),
 }
-
-
-def _compile_setting(value) -> Any:
-    from .compiled import compile_setting
-
-    return compile_setting(value)
 
 
 # --- the state of one group: how the core's state maps onto state[p] --------------------
@@ -115,7 +109,7 @@ class TorchOptimizer(torch.optim.Optimizer):
     def __init__(self, params, name: str = "sgd", *, compile=None, **hyperparams):
         info = registry.get(name)  # unknown names fail here, clearly
         self.optimizer_name = name
-        self._compile = _compile_setting(compile)
+        self._compile = compiled.compile_setting(compile)
         self._setup_names()
         self._plans: Dict[int, _Plan] = {}
         base = dict(info.defaults)
@@ -330,9 +324,9 @@ class TorchOptimizer(torch.optim.Optimizer):
         views = [torch.view_as_real(p) if c else p for p, c in zip(params, complex_)]
         lr_inside = self._looks_ahead
         # compiled where asked for and possible; a look-ahead needs its closure between steps: eager
-        compiled = self._compile is not False and not lr_inside and self._can_compile(params)
+        compiling = self._compile is not False and not lr_inside and self._can_compile(params)
         cells: Dict[str, torch.Tensor] = {}
-        if compiled:  # nonzero numbers become 0-d tensors: a new value is an input, not a new graph
+        if compiling:  # nonzero numbers become 0-d tensors: a new value is an input, not a new graph
             for k in self._factory_names:
                 v = hyper.get(k)
                 if k != "lr" and isinstance(v, (int, float)) and not isinstance(v, bool) and v != 0:
@@ -353,22 +347,18 @@ class TorchOptimizer(torch.optim.Optimizer):
         template = rest.init([])
         leaves = _leaves(template)
         cohorts = self._gather(rest, template, leaves, params, views, complex_)
-        key = self._structure_key(group) if compiled else None
+        key = self._structure_key(group) if compiling else None
         plan = _Plan(key, tuple(params), views, complex_, any(complex_), lr_inside, whole, prefix, rest,
                      leaves, cohorts)
-        if compiled:
-            from .compiled import compile_step, scalars_to_tensors
-
-            plan.stepper = compile_step(whole, share=("TorchOptimizer", self.optimizer_name, key, complex_),
+        if compiling:
+            plan.stepper = compiled.compile_step(whole, share=("TorchOptimizer", self.optimizer_name, key, complex_),
                                         device=str(params[0].device))
             plan.cells = cells
             plan.values = tuple(float(c) for c in cells.values())
-            plan.cohorts = [(idx, scalars_to_tensors(state)) for idx, state in cohorts]
+            plan.cohorts = [(idx, compiled.scalars_to_tensors(state)) for idx, state in cohorts]
         return plan
 
     def _can_compile(self, params) -> bool:
-        from . import compiled
-
         ok, why = compiled.available(str(params[0].device))
         if not ok:
             if self._compile is True:
