@@ -9,6 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from optviz.analysis._threads import torch_threads
 from optviz.analysis.hessian import LossCurvature, power_iteration
 from optviz.analysis.replay import ReplayMismatch, replay_preconditioners
 from optviz.analysis.second_order import ComparisonResult, compare_second_order, parse_method, state_floats
@@ -104,9 +105,9 @@ def test_replay_trains_on_the_threads_of_its_run(run_dir, data):
     """The sequential trainer trained on one thread (num_threads unset); another thread count
     sums the GEMMs in another order, so the replay must not take the caller's."""
     snaps = load_snapshots(run_dir)["adam-s0"]
-    torch.set_num_threads(2)   # the one_thread fixture restores it
-    rep = replay_preconditioners(run_dir, snaps, snaps.steps.tolist(), data=data)
-    assert rep.max_drift == 0.0 and torch.get_num_threads() == 2
+    with torch_threads(2):
+        rep = replay_preconditioners(run_dir, snaps, snaps.steps.tolist(), data=data)
+        assert rep.max_drift == 0.0 and torch.get_num_threads() == 2
 
 
 def test_sharpness_figure(result):
@@ -118,8 +119,6 @@ def test_sharpness_figure(result):
 
 
 def test_torch_threads_sets_and_restores_the_count():
-    from optviz.analysis._threads import torch_threads
-
     with torch_threads(2):
         assert torch.get_num_threads() == 2
         with torch_threads(None):
