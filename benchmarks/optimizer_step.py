@@ -92,10 +92,12 @@ def compile_cache_check() -> None:
             "from torch._dynamo.utils import counters\n"
             "print(time.perf_counter() - t, dict(counters['inductor']).get('fxgraph_cache_hit', 0))\n")
     with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache)
+        # the optviz of this tree, not another checkout installed in the venv
+        here = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache,
+                   PYTHONPATH=os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
         runs = []
         for _ in range(2):
-            env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
             out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
             runs.append(out.stdout.split())
     (cold, _), (warm, hits) = runs

@@ -59,6 +59,7 @@ def main():
     args = ap.parse_args()
 
     from optviz.mnist import sources
+    from optviz.mnist.presets import LECTURE_OPTIMIZERS
     from optviz.study.ray_executor import RayExecutor, import_ray
     from optviz.study.results import merge
     from optviz.study.run import LocalExecutor, run_study
@@ -68,9 +69,7 @@ def main():
     real = sources.dataset_status("mnist", trust_stamps=True).ok
     data = None if real else synthetic(args.subset + 2000, 2000)
     val_size = 10000 if real else len(data.val[0])
-    spec = StudySpec(optimizers=["sgd:lr=0.01", "momentum:lr=0.01,momentum=0.9", "nesterov:lr=0.01,momentum=0.9",
-                                 "adagrad:lr=0.01", "adam:lr=0.001"],
-                     grid={"lr": f"x0.1..x10:{args.grid}"}, seeds=args.seeds,
+    spec = StudySpec(optimizers=list(LECTURE_OPTIMIZERS), grid={"lr": f"x0.1..x10:{args.grid}"}, seeds=args.seeds,
                      train={"epochs": args.epochs, "subset": args.subset, "eval_subset": 2000,
                             "val_size": val_size, "batch_size": 32}).validate()
     print(f"study: {spec.num_runs()} runs in {len(spec.shards())} shards, {args.epochs} epoch(s) on "

@@ -265,6 +265,26 @@ def test_look_ahead_runs_eagerly_under_compile():
     assert all(plan.stepper is None for plan in a._plans.values())
 
 
+def test_a_closure_and_a_frozen_parameter_keep_one_plan(monkeypatch):
+    """A group steps by one plan while its parameters with a gradient stay the same, with
+    a closure too (a frozen parameter once made step(closure) rebuild it twice a step)."""
+    used, frozen = torch.zeros(3, requires_grad=True), torch.zeros(2, requires_grad=True)
+    opt = TorchOptimizer([used, frozen], "adam", lr=0.1)
+    builds = []
+    build = TorchOptimizer._build_plan
+    monkeypatch.setattr(TorchOptimizer, "_build_plan", lambda self, *args: builds.append(1) or build(self, *args))
+
+    def closure():
+        opt.zero_grad()
+        loss = ((used - 1) ** 2).sum()
+        loss.backward()
+        return loss
+
+    losses = [opt.step(closure).item() for _ in range(5)]
+    assert losses[-1] < losses[0] and frozen.grad is None and not opt.state[frozen]
+    assert len(builds) == 1
+
+
 def test_compile_true_without_a_compiler_warns_once(monkeypatch):
     monkeypatch.setattr(compiled, "available", lambda device="cpu": (False, "no C++ compiler found"))
     monkeypatch.setattr(compiled, "_WARNED", False)

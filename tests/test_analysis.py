@@ -136,6 +136,8 @@ def test_stability_map_bad_input():
         stability_map(s, "sgd", x=Axis("lr", 1e-3, 1, 4, True), y=Axis("lr", 1e-3, 1, 4, True))
     with pytest.raises(InvalidValue, match="tol"):
         stability_map(s, "sgd", tol=2.0, nx=3, ny=2, steps=5)
+    with pytest.raises(InvalidValue, match="newton method"):
+        stability_map(s, "newton")
 
 
 # ------------------------------------------------------------------ basins

@@ -71,7 +71,12 @@ def test_gauss_newton_product_and_gradient():
     G = explicit_gauss_newton(curv, x)
     v = torch.randn(curv.dim, dtype=torch.float64)
     torch.testing.assert_close(curv.ggnvp(v), G @ v, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(curv.ggnvp(2 * v), 2 * G @ v, rtol=1e-10, atol=1e-12)   # linearised once
     assert float(torch.linalg.eigvalsh(G)[0]) > -1e-12                    # positive semi-definite
+    start = curv.w
+    curv.at(start + 0.3)                                                  # products at the new weights
+    torch.testing.assert_close(curv.ggnvp(v), explicit_gauss_newton(curv, x) @ v, rtol=1e-10, atol=1e-12)
+    curv.at(start)
     loss, g = curv.value_and_grad()
     model.zero_grad()
     ref = nn.functional.cross_entropy(model(x), y)

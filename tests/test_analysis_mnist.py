@@ -9,9 +9,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from optviz.analysis._threads import torch_threads
 from optviz.analysis.hessian import LossCurvature, power_iteration
 from optviz.analysis.replay import ReplayMismatch, replay_preconditioners
-from optviz.analysis.second_order import ComparisonResult, compare_second_order, parse_method
+from optviz.analysis.second_order import ComparisonResult, compare_second_order, parse_method, state_floats
 from optviz.analysis.sharpness import SharpnessResult, run_sharpness
 from optviz.cli import main
 from optviz.errors import InvalidValue, OptvizError, UnknownName
@@ -100,12 +101,29 @@ def test_replay_reproduces_the_run_and_refuses_when_it_does_not(run_dir, data):
         replay_preconditioners(run_dir, load_snapshots(run_dir)["sgd-s0"], steps, data=data)
 
 
+def test_replay_trains_on_the_threads_of_its_run(run_dir, data):
+    """The sequential trainer trained on one thread (num_threads unset); another thread count
+    sums the GEMMs in another order, so the replay must not take the caller's."""
+    snaps = load_snapshots(run_dir)["adam-s0"]
+    with torch_threads(2):
+        rep = replay_preconditioners(run_dir, snaps, snaps.steps.tolist(), data=data)
+        assert rep.max_drift == 0.0 and torch.get_num_threads() == 2
+
+
 def test_sharpness_figure(result):
     res = result
     for style in ("paper", "slides"):
         fig = sharpness_figure(res, style)
         assert len([a for a in fig.axes if a.get_visible()]) == 3 and overflow(fig) < 0.02
     assert "s and" in fig.texts[0].get_text() or fig._suptitle.get_text().startswith("Sharpness")
+
+
+def test_torch_threads_sets_and_restores_the_count():
+    with torch_threads(2):
+        assert torch.get_num_threads() == 2
+        with torch_threads(None):
+            assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 1        # the one_thread fixture's
 
 
 def test_sharpness_bad_input(run_dir, tmp_path):
@@ -151,6 +169,19 @@ def test_second_order_specs():
             parse_method(bad)
     with pytest.raises(InvalidValue):
         compare_second_order(["sgd"], budget=0)
+
+
+@pytest.mark.parametrize("spec, buffers", [("nesterov_lookahead", 1), ("rmsprop:centered=true", 2),
+                                           ("rmsprop:momentum=0.9", 2), ("rmsprop", 1), ("sgd", 0),
+                                           ("sgd:momentum=0.9", 1), ("adam:amsgrad=true", 3)])
+def test_second_order_memory_counts_the_buffers_the_optimizer_keeps(spec, buffers):
+    name, options, _ = parse_method(spec)
+    assert state_floats(name, options, 10) == 10 * buffers
+@pytest.mark.parametrize("spec", ["adam:lr=0.1,lr=0.2", "lbfgs:history=10,history=20",
+                                  "newton_cg:batch=100,batch=200"])
+def test_second_order_specs_refuse_a_key_given_twice(spec):
+    with pytest.raises(InvalidValue, match="given twice"):
+        parse_method(spec)
 
 
 # ---------------------------------------------------------------------- the CLI

@@ -518,3 +518,39 @@ def test_complex_parameters_match_torch(name, hyper):
                     assert mine.is_complex(), key
                     mine, value = torch.view_as_real(mine), torch.view_as_real(value)
                 assert_close(np.asarray(mine), np.asarray(value), f"{name} complex state {key!r} of {i}")
+
+
+def closure_setting(params, gs, t, pattern=has_gradient):
+    """A closure that sets this step's gradients (some None) and returns a loss, as
+    ``step(closure)`` callers do; it counts its calls and records whether gradients were on."""
+    def closure():
+        closure.calls += 1
+        closure.grad_enabled = torch.is_grad_enabled()
+        for i, (p, g) in enumerate(zip(params, gs)):
+            p.grad = torch.tensor(g) if pattern(t, i) else None
+        return torch.tensor(float(t))
+    closure.calls = 0
+    return closure
+
+
+CLOSURE_CASES = [(name, hyper, sched) for sched in (None, *CYCLERS) for name, hyper in CASES
+                 if sched is None or name not in ("adagrad", "adadelta")]   # those two have nothing to cycle
+
+
+@pytest.mark.parametrize("name,hyper,sched", CLOSURE_CASES,
+                         ids=[f"{i}-{s}" for s in (None, *CYCLERS) for (n, _), i in zip(CASES, IDS)
+                              if s is None or n not in ("adagrad", "adadelta")])
+def test_adapter_matches_torch_when_stepped_with_a_closure(name, hyper, sched):
+    """step(closure) as torch's: the closure runs once, with gradients enabled, its loss is
+    returned, and the step uses the gradients it set (some None), also while a scheduler
+    cycles betas or momentum."""
+    ours_params, ref_params = fresh_params(), fresh_params()
+    ours, theirs = TorchOptimizer(ours_params, name, **hyper), torch_optimizer(ref_params, name, **hyper)
+    cyclers = [CYCLERS[sched](o) for o in (ours, theirs)] if sched else []
+    for t, gs in enumerate(gradient_sequence()):
+        mine, ref = closure_setting(ours_params, gs, t), closure_setting(ref_params, gs, t)
+        assert ours.step(mine) == theirs.step(ref) == t
+        assert mine.calls == ref.calls == 1 and mine.grad_enabled and ref.grad_enabled
+        for s in cyclers:
+            s.step()
+        assert_same_run(ours, theirs, ours_params, ref_params, f"{name} with a closure at step {t + 1}")

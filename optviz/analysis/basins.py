@@ -26,6 +26,7 @@ import numpy as np
 from ..engine import newton
 from ..engine.race import _check_steps, parse_specs, run_batch
 from ..errors import InvalidValue
+from .stability import listed_minima
 
 __all__ = ["BasinMap", "basin_map", "basin_maps", "DIVERGED", "SADDLE", "MAXIMUM", "OTHER_MINIMUM",
            "NOT_CONVERGED", "OUTCOME_NAMES"]
@@ -138,13 +139,11 @@ def basin_map(surface, spec, n: int = 151, steps: int = 500, radius: Optional[fl
         final = rec.xy[0]     # record=False keeps the final positions only
     label = parsed.label
     seconds = time.perf_counter() - t0
-    glob = np.asarray(getattr(surface, "minima", np.zeros((0, 2))), dtype=float).reshape(-1, 2)
-    local = np.asarray(getattr(surface, "local_minima", np.zeros((0, 2))), dtype=float).reshape(-1, 2)
-    attractors = np.vstack([glob, local])
+    attractors, n_global = listed_minima(surface)
     outcome = classify(surface, final, rec.diverged_at >= 0, attractors, radius, gtol)
     return BasinMap(optimizer=name, label=label, hyperparams=dict(hyper), xs=xs, ys=ys,
                     outcome=outcome.reshape(n, n), final=final.reshape(n, n, 2), attractors=attractors,
-                    n_global=len(glob), steps=steps, radius=radius, gtol=float(gtol), seconds=seconds)
+                    n_global=n_global, steps=steps, radius=radius, gtol=float(gtol), seconds=seconds)
 
 
 def basin_maps(surface, specs: Sequence, **kwargs) -> List[BasinMap]:

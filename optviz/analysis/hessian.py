@@ -7,8 +7,8 @@ function of one flat weight vector ``w`` (``torch.func.functional_call``) and gi
   function, linearised once per weight vector, so each product is one backward pass
   through the gradient's graph (about the cost of one gradient);
 - ``ggnvp(v) = G v``: the Gauss-Newton matrix ``J^T H_out J`` (``jvp`` of the logits,
-  the softmax Hessian, ``vjp``): positive semi-definite, Martens' choice for
-  Hessian-free optimisation.
+  the softmax Hessian, ``vjp`` of the logits, linearised once per weight vector):
+  positive semi-definite, Martens' choice for Hessian-free optimisation.
 
 The batch is cut into chunks (``chunk`` examples each) whose products are summed with
 their weights, so memory stays bounded for large batches.
@@ -58,7 +58,6 @@ class LossCurvature:
         self.shapes = [p.shape for p in model.parameters()]
         self.sizes = [p.numel() for p in model.parameters()]
         self.dim = sum(self.sizes)
-        self.x, self.y = x, y
         self.n = len(x)
         self.chunks = [(x[i:i + chunk], y[i:i + chunk]) for i in range(0, self.n, int(chunk))]
         self.evaluations = 0          # examples whose gradient was taken (for cost accounting)
@@ -83,6 +82,7 @@ class LossCurvature:
         ref = next(self.model.parameters())
         self.w = w.to(ref.device, ref.dtype)
         self._vjps = None
+        self._logit_vjps = None
         self._value = None
         return self
 
@@ -111,7 +111,7 @@ class LossCurvature:
         for xb, yb in self.chunks:
             g, loss, vjp_fn = _grad_vjp(grad_fn, self.w, xb, yb)
             wgt = self._weight(xb)
-            vjps.append((wgt, vjp_fn, xb))
+            vjps.append((wgt, vjp_fn))
             value += wgt * float(loss)
             grad += wgt * g.detach()
         self.evaluations += self.n
@@ -122,23 +122,32 @@ class LossCurvature:
         """``H v`` at the current weights (v: (P,))."""
         self._linearise()
         out = torch.zeros_like(self.w)
-        for wgt, vjp_fn, xb in self._vjps:
+        for wgt, vjp_fn in self._vjps:
             out += wgt * vjp_fn(v.to(self.w))
         self.products += self.n
         return out
 
     def ggnvp(self, v: torch.Tensor) -> torch.Tensor:
         """``G v``, the Gauss-Newton product ``J^T H_out J v`` (positive semi-definite)."""
+        self._linearise_logits()
         out = torch.zeros_like(self.w)
         v = v.to(self.w)
-        for xb, yb in self.chunks:
-            z, vjp_fn = torch.func.vjp(lambda w: self.logits(w, xb), self.w)
+        for (xb, _), (p, vjp_fn) in zip(self.chunks, self._logit_vjps):
             _, jv = torch.func.jvp(lambda w: self.logits(w, xb), (self.w,), (v,))        # (B, 10)
-            p = torch.softmax(z.detach(), dim=-1)
             hjv = (p * jv - p * (p * jv).sum(-1, keepdim=True)) / len(xb)               # softmax Hessian times Jv
             out += self._weight(xb) * vjp_fn(hjv)[0]
         self.products += self.n
         return out
+
+    def _linearise_logits(self):
+        """One forward per chunk, keeping the logits' graph: a solver takes many products at
+        the same weights. Keeps ``(softmax of the logits, vjp of the logits)`` per chunk."""
+        if self._logit_vjps is not None:
+            return
+        self._logit_vjps = []
+        for xb, _ in self.chunks:
+            z, vjp_fn = torch.func.vjp(lambda w, xb=xb: self.logits(w, xb), self.w)
+            self._logit_vjps.append((torch.softmax(z.detach(), dim=-1), vjp_fn))
 
     def preconditioned(self, matvec: Callable, P: torch.Tensor) -> Callable:
         """``v -> P^-1/2 A P^-1/2 v`` for a product ``matvec`` of ``A`` and a diagonal ``P`` (P,) > 0."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Sequence
 
 from ..errors import OptvizError
+from ._threads import torch_threads
 from .thresholds import PRECONDITIONED, preconditioner
 
 __all__ = ["Replay", "ReplayMismatch", "replay_preconditioners", "run_entry"]
@@ -71,15 +72,16 @@ def _state_vector(opt, params, name: str, hyper: dict, step: int):
 
 
 def replay_preconditioners(run_dir, snapshots, steps: Sequence[int], data=None, tolerance: float = 1e-3,
-                           log: Optional[Callable[[str], None]] = None) -> Replay:
+                           log: Optional[Callable[[str], None]] = None, config: Optional[dict] = None) -> Replay:
     """Retrain the run of ``snapshots`` (a :class:`~optviz.mnist.results.Snapshots`) and
     take its preconditioner ``P`` after each of ``steps`` updates (snapshot steps).
 
     ``data``: a loaded :class:`~optviz.mnist.dataset.MNISTData` (default: loaded as the
-    run's config says). Raises :class:`ReplayMismatch` when a replayed weight vector
-    differs from its snapshot by more than ``tolerance``, measured as ``|w - snapshot| /
-    |snapshot - initial weights|`` (relative to the distance the run has travelled: float16
-    snapshots are exact to 2^-11 of that distance).
+    run's config says); ``config``: the run's ``config.json`` (default: read from
+    ``run_dir``). Raises :class:`ReplayMismatch` when a replayed weight vector differs from
+    its snapshot by more than ``tolerance``, measured as ``|w - snapshot| / |snapshot -
+    initial weights|`` (relative to the distance the run has travelled: float16 snapshots
+    are exact to 2^-11 of that distance).
 
     A replay is exact for a run of the sequential trainer. A run of the stacked trainer
     summed its GEMMs in another order: in float64 that changes nothing that matters (the
@@ -100,14 +102,15 @@ def replay_preconditioners(run_dir, snapshots, steps: Sequence[int], data=None, 
     from ..mnist.train import epoch_batches, make_schedule   # the trainer's own batches and schedules
     from ..optim import TorchOptimizer, registry
 
-    config = RunDir.open(run_dir).config()
+    if config is None:
+        config = RunDir.open(run_dir).config()
     entry = run_entry(config, snapshots.entry)
     name, hyper = entry["optimizer"], dict(entry["hyper"])
     if name not in PRECONDITIONED:
         raise OptvizError(f"{snapshots.run}: {name} has no preconditioner to replay")
-    wanted = sorted({int(s) for s in steps})
+    wanted = {int(s) for s in steps}
     snap_index = {int(s): k for k, s in enumerate(snapshots.steps.tolist())}
-    missing = [s for s in wanted if s not in snap_index]
+    missing = sorted(s for s in wanted if s not in snap_index)
     if missing:
         raise OptvizError(f"{snapshots.run}: no snapshot at step {missing[0]}")
     if data is None:
@@ -132,9 +135,10 @@ def replay_preconditioners(run_dir, snapshots, steps: Sequence[int], data=None, 
     schedule = make_schedule(config.get("schedule", "constant"), lr, epochs, steps_per_epoch)
     clip_norm, clip_value = entry.get("clip_norm"), entry.get("clip_value")
     out = Replay(snapshots.run)
-    last = wanted[-1] if wanted else 0
-    threads = config.get("num_threads")
-    old_threads = torch.get_num_threads()
+    last = max(wanted, default=0)
+    # the sequential trainer's thread count (one unless the run named one): another count sums
+    # the GEMMs in another order, and the replayed weights would drift from the snapshots
+    threads = config.get("num_threads") or 1
     t0 = time.perf_counter()
 
     def take(step: int) -> None:
@@ -149,13 +153,11 @@ def replay_preconditioners(run_dir, snapshots, steps: Sequence[int], data=None, 
                 f"sharpness needs the optimizer state, which the run folder keeps only at epoch ends")
         out.preconditioners[step] = _state_vector(opt, params, name, hyper, step)
 
-    try:
-        if threads:
-            torch.set_num_threads(int(threads))
+    with torch_threads(threads):
         step = 0
         for epoch in range(epochs):
             for xb, yb in epoch_batches(x, y, batch_size, seed=snapshots.seed, epoch=epoch):
-                if step in snap_index and step in wanted:
+                if step in wanted:
                     take(step)
                 if step >= last:
                     break
@@ -175,8 +177,6 @@ def replay_preconditioners(run_dir, snapshots, steps: Sequence[int], data=None, 
                 break
         if last == step and last not in out.preconditioners and last in wanted:
             take(step)
-    finally:
-        torch.set_num_threads(old_threads)
     out.seconds = time.perf_counter() - t0
     if log is not None:
         log(f"{snapshots.run}: replayed {step:,} steps in {out.seconds:.1f} s to recover the optimizer state "

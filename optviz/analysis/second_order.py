@@ -28,6 +28,7 @@ full training set); ``lbfgs`` takes ``history``, ``iters``, ``lr``; ``newton_cg`
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -39,6 +40,7 @@ import numpy as np
 
 from ..errors import InvalidValue, OptvizError
 from ..io import write_json
+from ._threads import torch_threads
 from .hessian import hessian_memory
 
 __all__ = ["MethodTrace", "ComparisonResult", "compare_second_order", "parse_method", "DEFAULT_METHODS",
@@ -56,17 +58,12 @@ _DISPLAY = {"lbfgs": "L-BFGS", "newton_cg": "Newton-CG"}
 def parse_method(spec: str) -> Tuple[str, Dict[str, object], str]:
     """``"lbfgs:history=10"`` -> ``("lbfgs", {...all options...}, "L-BFGS (m=10, full batch)")``;
     first-order specs go to the registry, with ``batch`` (default 32) taken out."""
+    from ..engine.specs import split_options
     from ..optim import registry
 
     name, _, rest = spec.strip().partition(":")
     name = name.strip()
-    items = [s.strip() for s in rest.split(",") if s.strip()]
-    opts: Dict[str, object] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip() or not value.strip():
-            raise OptvizError(f"malformed option {item!r} in {spec!r}; write NAME:KEY=VALUE,...")
-        opts[key.strip()] = value.strip()
+    opts: Dict[str, object] = dict(split_options(rest, spec))  # a key given twice is refused
     batch = opts.pop("batch", None)
     if name in _SECOND:
         out = dict(_SECOND[name])
@@ -124,13 +121,22 @@ def state_floats(name: str, options: dict, num_params: int) -> int:
         return (2 * options["history"] + 3) * num_params      # s and y pairs, direction, old gradient, ...
     if name == "newton_cg":
         return 6 * num_params                                   # gradient, x, r, p, A p, previous solution
-    from ..optim import registry
+    return _state_buffers(name, options.get("hyper", {})) * num_params
 
-    h = dict(registry.get(name).defaults, **options.get("hyper", {}))
-    per = {"sgd": 1 if h.get("momentum") else 0, "momentum": 1, "nesterov": 1, "adagrad": 1, "rmsprop": 1,
-           "adam": 3 if h.get("amsgrad") else 2, "adamw": 2, "amsgrad": 3, "nadam": 2, "radam": 2, "lion": 1,
-           "adadelta": 2}
-    return per.get(name, 2) * num_params
+
+def _state_buffers(name: str, hyper: dict) -> int:
+    """Parameter-sized buffers that the registry's optimizer ``name`` keeps with ``hyper``:
+    counted in its own state (which settings switch a buffer on is its business)."""
+    # the same count as mnist.stacked.state_buffers, whose signature is moving to (name, hyper)
+    import torch
+
+    from ..optim import registry
+    from ..optim.state import map_leaves
+
+    count = []
+    map_leaves(registry.create(name, **hyper).init([torch.zeros(1)]),
+               lambda path, leaf, per_param: count.append(1) if per_param else None)
+    return len(count)
 
 
 @dataclass
@@ -243,8 +249,6 @@ def compare_second_order(methods: Sequence[str] = DEFAULT_METHODS, *, budget: fl
     evaluate on the first N validation images; ``evals``: evaluation points per method
     (evenly spaced in time, plus the start).
     """
-    import torch
-
     from ..mnist.dataset import MNISTData
     from ..mnist.models import MODELS, build_model
 
@@ -271,9 +275,7 @@ def compare_second_order(methods: Sequence[str] = DEFAULT_METHODS, *, budget: fl
     xv, yv = data.val[0][:val_images], data.val[1][:val_images]
     num_params = sum(p.numel() for p in build_model(model).parameters())
     result = ComparisonResult([], float(budget), int(threads), len(x), len(xv), model, num_params, int(seed))
-    old_threads = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
+    with torch_threads(threads):
         for spec, name, options, label in parsed:
             trace = MethodTrace(name=name, spec=spec, label=label, options=options,
                                 state_floats=state_floats(name, options, num_params))
@@ -283,8 +285,6 @@ def compare_second_order(methods: Sequence[str] = DEFAULT_METHODS, *, budget: fl
             result.traces.append(trace)
             say(f"{label:<44} {trace.steps[-1]:>7,} steps  {trace.seconds[-1]:6.1f} s  "
                 f"{trace.passes[-1]:7.1f} data passes  val acc {100 * trace.val_acc[-1]:6.2f}%  ({trace.status})")
-    finally:
-        torch.set_num_threads(old_threads)
     return result
 
 
@@ -330,23 +330,16 @@ class _Recorder:
         return going
 
 
-def _batches(n: int, batch: int, seed: int):
-    """Endless minibatch indices: the lecture's seeded order, epoch after epoch (batch 0: everything)."""
-    from ..mnist.dataset import batch_order
+def _batches(x, y, batch: int, seed: int):
+    """Endless minibatches: the trainer's (``epoch_batches``: the lecture's seeded order),
+    epoch after epoch; batch 0 (or one as large as the set): the whole set, as it is."""
+    from ..mnist.train import epoch_batches
 
-    epoch = 0
-    while True:
-        if batch == 0 or batch >= n:
-            yield None
-        else:
-            order = batch_order(n, seed, epoch)
-            for start in range(0, n, batch):
-                yield order[start:start + batch]
-        epoch += 1
-
-
-def _take(x, y, idx):
-    return (x, y) if idx is None else (x.index_select(0, idx), y.index_select(0, idx))
+    if batch == 0 or batch >= len(x):
+        while True:
+            yield x, y
+    for epoch in itertools.count():
+        yield from epoch_batches(x, y, batch, seed, epoch)
 
 
 def _run_first_order(net, name, options, x, y, xv, yv, trace, budget, evals, seed):
@@ -357,8 +350,7 @@ def _run_first_order(net, name, options, x, y, xv, yv, trace, budget, evals, see
     opt = TorchOptimizer(net.parameters(), name, **options["hyper"])
     rec = _Recorder(net, xv, yv, trace, len(x), budget, evals)
     rec.record()
-    for idx in _batches(len(x), options["batch"], seed):
-        xb, yb = _take(x, y, idx)
+    for xb, yb in _batches(x, y, options["batch"], seed):
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(net(xb), yb)
         loss.backward()
@@ -379,8 +371,7 @@ def _run_lbfgs(net, name, options, x, y, xv, yv, trace, budget, evals, seed):
                             history_size=options["history"], line_search_fn="strong_wolfe")
     rec = _Recorder(net, xv, yv, trace, len(x), budget, evals)
     rec.record()
-    for idx in _batches(len(x), options["batch"], seed):
-        xb, yb = _take(x, y, idx)
+    for xb, yb in _batches(x, y, options["batch"], seed):
 
         def closure():
             opt.zero_grad(set_to_none=True)
@@ -407,8 +398,7 @@ def _run_newton_cg(net, name, options, x, y, xv, yv, trace, budget, evals, seed)
     state = hf.init(w)
     rec = _Recorder(net, xv, yv, trace, len(x), budget, evals)
     rec.record()
-    for idx in _batches(len(x), options["batch"], seed):
-        xb, yb = _take(x, y, idx)
+    for xb, yb in _batches(x, y, options["batch"], seed):
         problem = LossCurvature(net, xb, yb, w)
         m = min(options["curvature_batch"], len(xb))
         curv = problem if m >= len(xb) else LossCurvature(net, xb[:m], yb[:m], w)

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import InvalidValue, OptvizError, UnknownName
 from ..io import write_json
+from ._threads import torch_threads
 from .thresholds import PRECONDITIONED, Limit, stability_limit
 
 __all__ = ["SharpnessCurve", "SharpnessResult", "run_sharpness", "METHODS"]
@@ -187,19 +188,8 @@ def run_sharpness(run_dir, *, images: int = 2000, runs: Optional[Sequence[str]] 
     eigenvalue is accepted; ``data``: a loaded ``MNISTData`` (default: as the run's config says);
     ``threads``: torch threads while computing (default: torch's setting).
     """
-    if threads is not None:
-        import torch
-
-        if int(threads) != threads or threads < 1:
-            raise InvalidValue(f"threads must be a positive integer, got {threads!r}")
-        old = torch.get_num_threads()
-        torch.set_num_threads(int(threads))
-        try:
-            return run_sharpness(run_dir, images=images, runs=runs, every=every, max_points=max_points,
-                                 method=method, max_iter=max_iter, tol=tol, precondition=precondition, data=data,
-                                 cache=cache, log=log)
-        finally:
-            torch.set_num_threads(old)
+    if threads is not None and (int(threads) != threads or threads < 1):
+        raise InvalidValue(f"threads must be a positive integer, got {threads!r}")
     import torch
 
     from ..landscape.grid import cache_key, save_to_cache
@@ -226,62 +216,63 @@ def run_sharpness(run_dir, *, images: int = 2000, runs: Optional[Sequence[str]] 
             say(f"sharpness from the cache {cache_file}")
             return hit
 
-    if data is None:
-        data = MNISTData.load(config.get("dataset", "mnist"), config.get("data_dir"),
-                              val_size=config.get("val_size", 10000), split_seed=config.get("split_seed", 0),
-                              log=say)
-    x, y = data.train[0][:int(images)].to(torch.float32), data.train[1][:int(images)]
-    if len(x) < images:
-        say(f"the training split has only {len(x):,} images; using all of them")
-    first = next(iter(snaps.values()))
-    model = build_model(first.model)
-    curv = LossCurvature(model, x, y)
-    solve = lanczos if method == "lanczos" else power_iteration
-    result = SharpnessResult(run_dir=str(run.path), model=first.model, num_params=curv.dim, images=len(x),
-                             method=method, tol=float(tol), curves=[], key=key)
-    for label, s in snaps.items():
-        entry = run_entry(config, s.entry)
-        hyper = dict(entry["hyper"])
-        if entry.get("clip_norm") is not None:
-            hyper["clip_norm"] = entry["clip_norm"]
-        limit = stability_limit(s.optimizer, hyper)
-        finite = torch.isfinite(s.weights).all(dim=1)
-        n = int(finite.numel()) if bool(finite.all()) else int(torch.argmin(finite.to(torch.int8)))
-        idx = _pick(n, int(every), max_points)
-        steps = s.steps[idx].numpy().astype(int)
-        pre_by_step: Dict[int, object] = {}
-        note = ""
-        if precondition and s.optimizer in PRECONDITIONED:
-            try:
-                rep = replay_preconditioners(run.path, s, steps.tolist(), data=data, log=say)
-                pre_by_step = rep.preconditioners
-                result.replay_seconds += rep.seconds
-            except ReplayMismatch as exc:
-                note = str(exc)
-                result.notes.append(note)
-                say(f"warning: {note}")
-        K = len(idx)
-        sharp, loss, mv, secs = (np.full(K, np.nan) for _ in range(4))
-        pre = np.full(K, np.nan) if (precondition and s.optimizer in PRECONDITIONED and not note) else None
-        for j, (k, step) in enumerate(zip(idx.tolist(), steps.tolist())):
-            t0 = time.perf_counter()
-            curv.at(s.weights[k])
-            loss[j] = curv.value_and_grad()[0]
-            e = solve(curv.hvp, curv.dim, max_iter=max_iter, tol=tol, like=curv.w)
-            sharp[j], mv[j] = e.value, e.matvecs
-            secs[j] = time.perf_counter() - t0
-            if pre is not None and pre_by_step.get(step) is not None:
-                pe = solve(curv.preconditioned(curv.hvp, pre_by_step[step]), curv.dim, max_iter=max_iter, tol=tol,
-                           like=curv.w)
-                pre[j] = pe.value
-        curve = SharpnessCurve(run=label, optimizer=s.optimizer, label=s.label, hyper=hyper, steps=steps,
-                               sharpness=sharp, loss=loss, matvecs=mv, seconds=secs, limit=limit,
-                               preconditioned=pre, steps_per_epoch=int(s.steps_per_epoch), note=note)
-        result.curves.append(curve)
-        say(f"{label:<16} {K} snapshots: sharpness {_span(sharp)}"
-            + (f", preconditioned {_span(pre)}" if pre is not None else "")
-            + (f"; limit {limit.rule} = {limit.value:,.4g}" if limit is not None else "; no stability limit")
-            + f"  ({np.median(secs):.2f} s per eigenvalue)")
+    with torch_threads(threads):
+        if data is None:
+            data = MNISTData.load(config.get("dataset", "mnist"), config.get("data_dir"),
+                                  val_size=config.get("val_size", 10000), split_seed=config.get("split_seed", 0),
+                                  log=say)
+        x, y = data.train[0][:int(images)].to(torch.float32), data.train[1][:int(images)]
+        if len(x) < images:
+            say(f"the training split has only {len(x):,} images; using all of them")
+        first = next(iter(snaps.values()))
+        model = build_model(first.model)
+        curv = LossCurvature(model, x, y)
+        solve = lanczos if method == "lanczos" else power_iteration
+        result = SharpnessResult(run_dir=str(run.path), model=first.model, num_params=curv.dim, images=len(x),
+                                 method=method, tol=float(tol), curves=[], key=key)
+        for label, s in snaps.items():
+            entry = run_entry(config, s.entry)
+            hyper = dict(entry["hyper"])
+            if entry.get("clip_norm") is not None:
+                hyper["clip_norm"] = entry["clip_norm"]
+            limit = stability_limit(s.optimizer, hyper)
+            finite = torch.isfinite(s.weights).all(dim=1)
+            n = int(finite.numel()) if bool(finite.all()) else int(torch.argmin(finite.to(torch.int8)))
+            idx = _pick(n, int(every), max_points)
+            steps = s.steps[idx].numpy().astype(int)
+            pre_by_step: Dict[int, object] = {}
+            note = ""
+            if precondition and s.optimizer in PRECONDITIONED:
+                try:
+                    rep = replay_preconditioners(run.path, s, steps.tolist(), data=data, log=say, config=config)
+                    pre_by_step = rep.preconditioners
+                    result.replay_seconds += rep.seconds
+                except ReplayMismatch as exc:
+                    note = str(exc)
+                    result.notes.append(note)
+                    say(f"warning: {note}")
+            K = len(idx)
+            sharp, loss, mv, secs = (np.full(K, np.nan) for _ in range(4))
+            pre = np.full(K, np.nan) if (precondition and s.optimizer in PRECONDITIONED and not note) else None
+            for j, (k, step) in enumerate(zip(idx.tolist(), steps.tolist())):
+                t0 = time.perf_counter()
+                curv.at(s.weights[k])
+                loss[j] = curv.value_and_grad()[0]
+                e = solve(curv.hvp, curv.dim, max_iter=max_iter, tol=tol, like=curv.w)
+                sharp[j], mv[j] = e.value, e.matvecs
+                secs[j] = time.perf_counter() - t0
+                if pre is not None and pre_by_step.get(step) is not None:
+                    pe = solve(curv.preconditioned(curv.hvp, pre_by_step[step]), curv.dim, max_iter=max_iter, tol=tol,
+                               like=curv.w)
+                    pre[j] = pe.value
+            curve = SharpnessCurve(run=label, optimizer=s.optimizer, label=s.label, hyper=hyper, steps=steps,
+                                   sharpness=sharp, loss=loss, matvecs=mv, seconds=secs, limit=limit,
+                                   preconditioned=pre, steps_per_epoch=int(s.steps_per_epoch), note=note)
+            result.curves.append(curve)
+            say(f"{label:<16} {K} snapshots: sharpness {_span(sharp)}"
+                + (f", preconditioned {_span(pre)}" if pre is not None else "")
+                + (f"; limit {limit.rule} = {limit.value:,.4g}" if limit is not None else "; no stability limit")
+                + f"  ({np.median(secs):.2f} s per eigenvalue)")
     if cache:
         save_to_cache(result, cache_file, say)
     return result

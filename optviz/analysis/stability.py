@@ -22,12 +22,13 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..engine.race import _check_starts, _check_steps, run_batch
+from ..engine.specs import parse_spec
 from ..errors import InvalidValue, OptvizError
 from ..optim import registry
 from .thresholds import stability_limit
 
 __all__ = ["Axis", "StabilityMap", "stability_map", "stability_maps", "default_axes", "SECOND_AXIS",
-           "curvature_at_minimum"]
+           "curvature_at_minimum", "listed_minima"]
 
 #: The hyperparameter each optimizer's map puts on its vertical axis by default.
 SECOND_AXIS = {"sgd": "momentum", "momentum": "momentum", "nesterov": "momentum", "nesterov_lookahead": "momentum",
@@ -130,11 +131,16 @@ class StabilityMap:
         return int(self.gap.size)
 
 
+def listed_minima(surface) -> Tuple[np.ndarray, int]:
+    """The surface's listed minima (k, 2), its global ones first, and how many are global."""
+    glob = np.asarray(getattr(surface, "minima", np.zeros((0, 2))), dtype=float).reshape(-1, 2)
+    local = np.asarray(getattr(surface, "local_minima", np.zeros((0, 2))), dtype=float).reshape(-1, 2)
+    return np.vstack([glob, local]), len(glob)
+
+
 def curvature_at_minimum(surface, start) -> Tuple[np.ndarray, np.ndarray]:
     """The listed minimum nearest ``start`` and the Hessian's eigenvalues there (ascending)."""
-    minima = np.asarray(getattr(surface, "minima", np.zeros((0, 2))), dtype=float).reshape(-1, 2)
-    local = np.asarray(getattr(surface, "local_minima", np.zeros((0, 2))), dtype=float).reshape(-1, 2)
-    everything = np.vstack([minima, local])
+    everything, _ = listed_minima(surface)
     if len(everything) == 0 or getattr(surface, "minimum_value", None) is None:
         raise OptvizError(f"a stability map measures convergence to a minimum, and {surface.name} has none; "
                           "try long_valley, rosenbrock, booth or himmelblau")
@@ -151,15 +157,20 @@ def default_axes(surface, name: str, start, nx: int = 120, ny: int = 80, y_name:
     ``3.98 / lambda_max``, is inside); for adaptive methods, whose steps are measured in
     the parameters' units, from ``1e-4`` to ``1`` times half the domain's smaller side.
     """
+    _, eig = curvature_at_minimum(surface, start)
+    return _default_axes(surface, name, eig[-1], nx, ny, y_name, fixed)
+
+
+def _default_axes(surface, name, lam_max, nx, ny, y_name, fixed) -> Tuple[Axis, Optional[Axis]]:
+    """:func:`default_axes` for the largest Hessian eigenvalue ``lam_max`` at the minimum."""
     info = registry.get(name)
     if y_name == "auto":
         y_name = SECOND_AXIS.get(name)
     if y_name is not None and y_name not in info.defaults:
         raise InvalidValue(f"{name} has no hyperparameter {y_name!r}; valid: {', '.join(info.defaults)}")
-    _, eig = curvature_at_minimum(surface, start)
     limit = stability_limit(name, dict(fixed or {}, lr=1.0))
-    if limit is not None and not limit.preconditioned and eig[-1] > 0:
-        base = 2.0 / eig[-1]
+    if limit is not None and not limit.preconditioned and lam_max > 0:
+        base = 2.0 / lam_max
         x = Axis("lr", base / 100, base * 4, nx, True)
     else:
         (x0, x1), (y0, y1) = surface.domain
@@ -169,14 +180,6 @@ def default_axes(surface, name: str, start, nx: int = 120, ny: int = 80, y_name:
         return x, None
     lo, hi = _LINEAR_RANGES.get(y_name, (0.0, 1.0))
     return x, Axis(y_name, lo, hi, ny, False)
-
-
-def _parse_spec(spec) -> Tuple[str, Dict[str, object]]:
-    if isinstance(spec, str):
-        return registry.parse_spec(spec)
-    name, hyper = spec
-    registry.create(name, **dict(hyper))
-    return name, dict(hyper)
 
 
 def stability_map(surface, spec, x: Optional[Axis] = None, y: Optional[Axis] | str = "auto", *, start=None,
@@ -192,11 +195,15 @@ def stability_map(surface, spec, x: Optional[Axis] = None, y: Optional[Axis] | s
     import time
 
     steps = _check_steps(steps)
-    name, hyper = _parse_spec(spec)
+    parsed = parse_spec(spec)
+    if parsed.kind != "optviz":
+        raise InvalidValue(f"stability maps are batched runs of the core's optimizers; "
+                           f"{parsed.text or parsed.name} is a {parsed.kind} method")
+    name, hyper = parsed.name, dict(parsed.hyper)
     start = _check_starts(surface, surface.default_start if start is None else start)[0]
     minimum, eig = curvature_at_minimum(surface, start)
     if x is None or (isinstance(y, str) and y == "auto"):
-        dx, dy = default_axes(surface, name, start, nx, ny, "auto" if isinstance(y, str) else None, hyper)
+        dx, dy = _default_axes(surface, name, eig[-1], nx, ny, "auto" if isinstance(y, str) else None, hyper)
         x = x or dx
         y = dy if isinstance(y, str) else y
     if y is not None and y.name == x.name:

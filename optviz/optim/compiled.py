@@ -75,6 +75,7 @@ import torch
 from . import ops
 from .base import GradientTransformation
 from .ops import donate_state, end_donation
+from .state import map_leaves
 from .tree import tree_leaves
 
 __all__ = ["compile_transform", "compile_step", "CompiledStep", "available", "compile_setting",
@@ -144,12 +145,8 @@ def compile_setting(value) -> Any:
 # --- counters as tensors -----------------------------------------------------------
 
 def _map_scalars(state: Any, fn: Callable[[Any], Any]) -> Any:
-    if isinstance(state, tuple):
-        items = [_map_scalars(v, fn) for v in state]
-        return type(state)(*items) if hasattr(state, "_fields") else tuple(items)
-    if isinstance(state, list):
-        return state  # per-parameter buffers
-    return fn(state)
+    """``state`` with ``fn`` applied to each leaf that is not a list of per-parameter buffers."""
+    return map_leaves(state, lambda path, leaf, per_param: leaf if per_param else fn(leaf))
 
 
 def _to_tensor(x):
@@ -285,17 +282,12 @@ def _eager_update(tx, grads, state, params, donate):
 
 
 def _eager_step(tx, params, grads, state, scale):
-    numbers = scalars_to_numbers(state)
-    token = donate_state()
-    try:
-        updates, new_state = tx.update(grads, numbers, params)
-    finally:
-        end_donation(token)
+    updates, new_state = _eager_update(tx, grads, state, params, donate=True)
     s = None if scale is None else float(scale)
     with torch.no_grad():
         for p, u in zip(tree_leaves(params), tree_leaves(updates)):
             p.add_(u) if s is None else p.add_(u, alpha=s)
-    return scalars_to_tensors(new_state)
+    return new_state
 
 
 def compile_transform(tx: GradientTransformation, *, donate: bool = False, share: Optional[Hashable] = None,

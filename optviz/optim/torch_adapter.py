@@ -47,10 +47,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 
 from ..errors import InvalidValue, OptvizError
-from . import registry
+from . import compiled, registry
 from .base import EmptyState, GradientTransformation, chain, split_learning_rate
 from .ops import donate_state, end_donation
-from .state import leaf_paths, short_names
+from .state import leaf_paths, map_leaves, short_names
 from .torch_reference import COUNTERPARTS, EAGER_STATE
 from .transforms import TraceState, scale
 
@@ -69,17 +69,12 @@ _FLAGS = {
 }
 
 
-def _compile_setting(value) -> Any:
-    from .compiled import compile_setting
-
-    return compile_setting(value)
-
-
 # --- the state of one group: how the core's state maps onto state[p] --------------------
 
 @dataclass
 class _Leaf:
-    index: Tuple[int, ...]   # position in the core state
+    index: Tuple[int, ...]   # position in the core state (walked at every step)
+    path: tuple              # the same as state.map_leaves names it: ("1", "mu")
     name: str                # key in state[p]
     kind: str                # "buffer" (one per parameter), "step", "step_read", "hidden", "scalar"
     node: int                # which transform's state it belongs to
@@ -114,7 +109,7 @@ class TorchOptimizer(torch.optim.Optimizer):
     def __init__(self, params, name: str = "sgd", *, compile=None, **hyperparams):
         info = registry.get(name)  # unknown names fail here, clearly
         self.optimizer_name = name
-        self._compile = _compile_setting(compile)
+        self._compile = compiled.compile_setting(compile)
         self._setup_names()
         self._plans: Dict[int, _Plan] = {}
         base = dict(info.defaults)
@@ -123,10 +118,8 @@ class TorchOptimizer(torch.optim.Optimizer):
         for flag, (default, _, _) in _FLAGS.items():
             base[flag] = default
         base.update(self._fixed)
-        defaults = self._apply(base, hyperparams, strict=True)
-        self._key_names = tuple(k for k in defaults if k != "lr") + \
-            tuple(c for c in registry.CLIP_OPTIONS if c not in defaults)   # read at each step (but lr)
-        super().__init__(params, defaults)
+        super().__init__(params, self._apply(base, hyperparams, strict=True))
+        self._set_key_names()
 
     def _setup_names(self) -> None:
         info = registry.get(self.optimizer_name)
@@ -134,6 +127,14 @@ class TorchOptimizer(torch.optim.Optimizer):
         self._core_names = self._factory_names + registry.CLIP_OPTIONS
         self._has_betas = "beta1" in info.defaults and "beta2" in info.defaults
         self._torch_cls, self._fixed = COUNTERPARTS.get(self.optimizer_name, (None, {}))
+        # whether it wants its gradient at a look-ahead point is the algorithm's (nesterov_lookahead)
+        # whatever its settings; that point needs step(closure), and the rate applied inside its chain
+        self._looks_ahead = registry.create(self.optimizer_name).eval_point is not None
+
+    def _set_key_names(self) -> None:
+        # the group's values that a plan is checked against at each step (lr is read anyway)
+        self._key_names = tuple(k for k in self.defaults if k != "lr") + \
+            tuple(c for c in registry.CLIP_OPTIONS if c not in self.defaults)
 
     # -- names: the registry's <-> torch's -------------------------------------------------
     def _apply(self, base: dict, given: dict, strict: bool) -> dict:
@@ -196,31 +197,21 @@ class TorchOptimizer(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Optional[Callable[[], Any]] = None):
         """One update of every parameter that has a gradient; returns the closure's loss."""
-        active = []
-        looks_ahead = False
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None or closure is not None]
-            if params:
-                plan = self._plan_for(group, params)
-                looks_ahead |= plan.tx.eval_point is not None
-                active.append((group, params, plan))
-
         loss = None
-        if looks_ahead:
-            if closure is None:
-                raise OptvizError(f"{self.optimizer_name} evaluates the gradient at a look-ahead point: "
-                                  "call step(closure) with a closure that recomputes the loss and gradients")
-            loss = self._closure_at_eval_points(closure, active)
+        if closure is not None and self._looks_ahead:
+            loss = self._closure_at_eval_points(closure)
         elif closure is not None:
             with torch.enable_grad():
                 loss = closure()
 
-        for group, params, plan in active:
-            if closure is not None:  # the closure may have left some gradients unset
-                params = [p for p in params if p.grad is not None]
-                if not params:
-                    continue
-                plan = self._plan_for(group, params)
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            if self._looks_ahead and closure is None:
+                raise OptvizError(f"{self.optimizer_name} evaluates the gradient at a look-ahead point: "
+                                  "call step(closure) with a closure that recomputes the loss and gradients")
+            plan = self._plan_for(group, params)
             grads = [p.grad for p in params]
             if plan.any_complex:
                 grads = [torch.view_as_real(g) if c else g for g, c in zip(grads, plan.complex_)]
@@ -279,10 +270,15 @@ class TorchOptimizer(torch.optim.Optimizer):
             self._compile = False
             self._plans.clear()
 
-    def _closure_at_eval_points(self, closure, active):
+    def _closure_at_eval_points(self, closure):
+        """The closure's loss, run with the parameters where the look-ahead wants its
+        gradient; the parameters are moved back afterwards."""
         saved = []
-        for _, params, plan in active:
-            if plan.tx.eval_point is None or len(plan.cohorts) != 1:
+        for group in self.param_groups:
+            if not group["params"]:
+                continue
+            plan = self._plan_for(group, list(group["params"]))  # all: the closure sets their gradients
+            if len(plan.cohorts) != 1:
                 continue
             for v, e in zip(plan.views, plan.tx.eval_point(plan.views, plan.cohorts[0][1])):
                 if e is not v:
@@ -326,11 +322,11 @@ class TorchOptimizer(torch.optim.Optimizer):
         hyper.pop("lr", None)
         complex_ = tuple(p.is_complex() for p in params)
         views = [torch.view_as_real(p) if c else p for p, c in zip(params, complex_)]
-        lr_inside = registry.create(self.optimizer_name, **hyper).eval_point is not None
+        lr_inside = self._looks_ahead
         # compiled where asked for and possible; a look-ahead needs its closure between steps: eager
-        compiled = self._compile is not False and not lr_inside and self._can_compile(params)
+        compiling = self._compile is not False and not lr_inside and self._can_compile(params)
         cells: Dict[str, torch.Tensor] = {}
-        if compiled:  # nonzero numbers become 0-d tensors: a new value is an input, not a new graph
+        if compiling:  # nonzero numbers become 0-d tensors: a new value is an input, not a new graph
             for k in self._factory_names:
                 v = hyper.get(k)
                 if k != "lr" and isinstance(v, (int, float)) and not isinstance(v, bool) and v != 0:
@@ -348,24 +344,21 @@ class TorchOptimizer(torch.optim.Optimizer):
         prefix = chain(*parts[:n_free]) if n_free else None
         rest = chain(*parts[n_free:])
         whole = _then(prefix, rest) if prefix is not None else rest
-        leaves = _leaves(rest.init([]))
-        cohorts = self._gather(rest, leaves, params, views, complex_)
-        key = self._structure_key(group) if compiled else None
+        template = rest.init([])
+        leaves = _leaves(template)
+        cohorts = self._gather(rest, template, leaves, params, views, complex_)
+        key = self._structure_key(group) if compiling else None
         plan = _Plan(key, tuple(params), views, complex_, any(complex_), lr_inside, whole, prefix, rest,
                      leaves, cohorts)
-        if compiled:
-            from .compiled import compile_step, scalars_to_tensors
-
-            plan.stepper = compile_step(whole, share=("TorchOptimizer", self.optimizer_name, key, complex_),
+        if compiling:
+            plan.stepper = compiled.compile_step(whole, share=("TorchOptimizer", self.optimizer_name, key, complex_),
                                         device=str(params[0].device))
             plan.cells = cells
             plan.values = tuple(float(c) for c in cells.values())
-            plan.cohorts = [(idx, scalars_to_tensors(state)) for idx, state in cohorts]
+            plan.cohorts = [(idx, compiled.scalars_to_tensors(state)) for idx, state in cohorts]
         return plan
 
     def _can_compile(self, params) -> bool:
-        from . import compiled
-
         ok, why = compiled.available(str(params[0].device))
         if not ok:
             if self._compile is True:
@@ -373,10 +366,10 @@ class TorchOptimizer(torch.optim.Optimizer):
             self._compile = False
         return ok
 
-    def _gather(self, rest, leaves: List[_Leaf], params, views, complex_) -> List[Tuple[List[int], Any]]:
+    def _gather(self, rest, template, leaves: List[_Leaf], params, views, complex_) -> List[Tuple[List[int], Any]]:
         """The core state for ``params`` from ``self.state`` (fresh where nothing is
-        saved), split into cohorts of parameters whose counts agree."""
-        template = rest.init([])
+        saved), split into cohorts of parameters whose counts agree. ``template``: ``rest``'s
+        state for no parameters."""
         nodes = sorted({leaf.node for leaf in leaves})
         buffers = {n: [l.name for l in leaves if l.node == n and l.kind == "buffer"] for n in nodes}
         signatures, values = [], []
@@ -393,7 +386,7 @@ class TorchOptimizer(torch.optim.Optimizer):
                         value = _at(fresh, leaf.index)[0]
                     elif complex_[i]:
                         value = torch.view_as_real(value)
-                    vals[leaf.index] = value
+                    vals[leaf.path] = value
                     continue
                 default = _at(template, leaf.index)
                 if leaf.kind == "hidden":   # SGD's count: torch keeps none; only "has a buffer" matters
@@ -409,14 +402,14 @@ class TorchOptimizer(torch.optim.Optimizer):
                 else:
                     value = _number(saved[leaf.name]) if leaf.name in saved else default
                 sig.append(value)
-                vals[leaf.index] = value
+                vals[leaf.path] = value
             signatures.append(tuple(sig))
             values.append(vals)
         cohorts: Dict[tuple, List[int]] = {}
         for i, sig in enumerate(signatures):
             cohorts.setdefault(sig, []).append(i)
-        return [(idx, _build(template, lambda index, per_param, idx=idx:
-                             [values[i][index] for i in idx] if per_param else values[idx[0]][index]))
+        return [(idx, map_leaves(template, lambda path, _, per_param, idx=idx:
+                                 [values[i][path] for i in idx] if per_param else values[idx[0]][path]))
                 for idx in cohorts.values()]
 
     def _scatter(self, plan: _Plan, idx, state) -> None:
@@ -429,9 +422,7 @@ class TorchOptimizer(torch.optim.Optimizer):
         for leaf in plan.leaves:
             if leaf.kind in ("hidden", "step_read"):
                 continue
-            value = state
-            for i in leaf.index:
-                value = value[i]
+            value = _at(state, leaf.index)
             if leaf.kind == "buffer":
                 if plan.any_complex:
                     value = [torch.view_as_complex(v) if c else v for v, c in zip(value, complex_)]
@@ -487,16 +478,15 @@ class TorchOptimizer(torch.optim.Optimizer):
 
     def __getstate__(self):
         state = super().__getstate__()
-        state.update(optimizer_name=self.optimizer_name, _compile=self._compile, _key_names=self._key_names)
+        state.update(optimizer_name=self.optimizer_name, _compile=self._compile)
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
         if "optimizer_name" in self.__dict__:  # unpickling (load_state_dict passes state and groups only)
             self._setup_names()
+            self._set_key_names()
             self.__dict__.setdefault("_compile", False)
-            self.__dict__.setdefault("_key_names", tuple(k for k in self.defaults if k != "lr")
-                                     + tuple(c for c in registry.CLIP_OPTIONS if c not in self.defaults))
         self._plans = {}
 
     def __repr__(self):
@@ -578,27 +568,18 @@ def _leaves(template) -> List[_Leaf]:
                 if isinstance(v, tuple):
                     walk(v, sub, path + (f,))  # () of a switched-off buffer: nothing
                 elif isinstance(v, list):
-                    out.append(_Leaf(sub, names[path + (f,)], "buffer", node))
+                    out.append(_Leaf(sub, path + (f,), names[path + (f,)], "buffer", node))
                 elif f == "step":
                     if isinstance(state, TraceState):
-                        out.append(_Leaf(sub, "step", "hidden", node))
+                        out.append(_Leaf(sub, path + (f,), "step", "hidden", node))
                     else:  # a second counter equals the first once both have started: read only
-                        out.append(_Leaf(sub, "step", "step_read" if step_named else "step", node))
+                        out.append(_Leaf(sub, path + (f,), "step", "step_read" if step_named else "step", node))
                         step_named = True
                 else:
-                    out.append(_Leaf(sub, names[path + (f,)], "scalar", node))
+                    out.append(_Leaf(sub, path + (f,), names[path + (f,)], "scalar", node))
         elif isinstance(state, tuple):
             for i, v in enumerate(state):
                 walk(v, (*index, i), path + (str(i),))
 
     walk(template, (), ())
     return out
-
-
-def _build(template, value_at: Callable[[tuple, bool], Any], index: tuple = ()):
-    """Rebuild ``template`` with ``value_at(index, per_param)`` at each leaf."""
-    if isinstance(template, tuple) and hasattr(template, "_fields"):
-        return type(template)(*(_build(v, value_at, (*index, i)) for i, v in enumerate(template)))
-    if isinstance(template, tuple):
-        return tuple(_build(v, value_at, (*index, i)) for i, v in enumerate(template))
-    return value_at(index, isinstance(template, list))
